@@ -1,0 +1,192 @@
+"""Settings for the library dashboard service, all read from the environment.
+
+A ``.env`` file in the project root is loaded first (the real environment wins). Every
+variable is listed, with its default, in ``.env.example`` and in the README.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from library_dashboard.env import Env, load_dotenv_file
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv_file(BASE_DIR)
+env = Env()
+
+VAR_DIR = Path(env.str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- core -----------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", False)
+_INSECURE_KEY = "insecure-dev-key-change-me"
+SECRET_KEY = env.str("SECRET_KEY", _INSECURE_KEY if DEBUG else "")
+if not SECRET_KEY or (not DEBUG and SECRET_KEY == _INSECURE_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is missing: set it to a long random string (or set DEBUG=true for local "
+        "development). Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+PORT = env.int("PORT", 3000, minimum=1, maximum=65535)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_crontab",
+    "visitors",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "library_dashboard.urls"
+WSGI_APPLICATION = "library_dashboard.wsgi.application"
+ASGI_APPLICATION = "library_dashboard.asgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- time -----------------------------------------------------------------------------
+# The library's calendar: day, month and year boundaries of every count.
+TIME_ZONE = env.time_zone("TIME_ZONE", "Asia/Jakarta")
+USE_TZ = True
+USE_I18N = True
+LANGUAGE_CODE = "en-us"
+
+# --- databases ------------------------------------------------------------------------
+# ``default`` holds Django's own tables (auth, admin log, sessions); ``visitors`` holds the
+# legacy check-in table, which we only read. The router sends the Visitor model there.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.str("DJANGO_DATABASE_URL", f"sqlite:///{VAR_DIR / 'django.sqlite3'}"),
+        conn_max_age=60,
+    ),
+}
+DB_HOST = env.str("DB_HOST")
+if DB_HOST:
+    DATABASES["visitors"] = {
+        "ENGINE": "django.db.backends.mysql",
+        "HOST": DB_HOST,
+        "PORT": env.int("DB_PORT", 3306, minimum=1, maximum=65535),
+        "USER": env.str("DB_USER", "root"),
+        "PASSWORD": env.str("DB_PASSWORD"),
+        "NAME": env.str("DB_NAME", "library"),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"charset": "utf8mb4", "connect_timeout": 3},
+    }
+else:
+    DATABASES["visitors"] = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "visitors.sqlite3",
+        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 10},
+    }
+# checkin_date is stored as library-local wall time with no zone: tell Django so.
+DATABASES["visitors"]["TIME_ZONE"] = TIME_ZONE
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 10}
+    )
+DATABASE_ROUTERS = ["visitors.routers.VisitorRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache ----------------------------------------------------------------------------
+# Keys are stored verbatim (``visitors:today:count``): other programs read and write them.
+REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_FUNCTION": "visitors.cache.verbatim_key",
+            "OPTIONS": {
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+                "SOCKET_CONNECT_TIMEOUT": 1,
+                "SOCKET_TIMEOUT": 1,
+            },
+        }
+    }
+else:
+    # Shared by the web workers and the sync loop (separate processes) through the DB.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "visitors_cache",
+            "KEY_FUNCTION": "visitors.cache.verbatim_key",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+
+# --- visitor metrics ------------------------------------------------------------------
+TODAY_COUNT_MODES = ("direct", "incremental", "delta")
+VISITORS_USE_ORM = env.bool("USE_ORM", False)
+VISITORS_TODAY_COUNT_MODE = env.choice("TODAY_COUNT_MODE", "direct", TODAY_COUNT_MODES)
+VISITORS_SYNC_MIN_INTERVAL_MS = env.int("VISITOR_SYNC_MIN_INTERVAL_MS", 5000, minimum=100)
+VISITORS_SYNC_BUFFER_MS = env.int("VISITOR_SYNC_BUFFER_MS", 500, minimum=0)
+VISITORS_SLOW_CRON = env.cron("VISITOR_SLOW_CRON", "5 0 * * *")
+
+# --- API and docs ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Library Dashboard API",
+    "DESCRIPTION": "Near-realtime visitor metrics for the library dashboard.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "TAGS": [{"name": "Visitors", "description": "Visitor counts and series."}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "visitors.api.schema.strip_trailing_slashes",
+    ],
+}
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(name)s] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

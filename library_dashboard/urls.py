@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+admin.site.site_header = "Library Dashboard administration"
+admin.site.site_title = "Library Dashboard admin"
+admin.site.index_title = "Visitor data"
+
+urlpatterns = [
+    path("api/", include("visitors.api.urls")),
+    path("docs/json", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("admin/", admin.site.urls),
+]

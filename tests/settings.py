@@ -1,0 +1,38 @@
+"""Test settings: the real MariaDB and Redis on this machine, a non-UTC library time zone.
+
+Override the services with TEST_DB_HOST, TEST_DB_PORT, TEST_DB_USER, TEST_DB_PASSWORD and
+TEST_REDIS_URL. A developer's ``.env`` is not read.
+"""
+
+import os
+
+os.environ.update(
+    {
+        "DOTENV_PATH": os.devnull,
+        "DEBUG": "false",
+        "SECRET_KEY": "test-only-secret-key-not-for-production-0123456789",
+        "TIME_ZONE": "Asia/Jakarta",
+        "DB_HOST": os.environ.get("TEST_DB_HOST", "127.0.0.1"),
+        "DB_PORT": os.environ.get("TEST_DB_PORT", "3306"),
+        "DB_USER": os.environ.get("TEST_DB_USER", "root"),
+        "DB_PASSWORD": os.environ.get("TEST_DB_PASSWORD", ""),
+        "DB_NAME": "library",
+        "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+    }
+)
+for name in ("USE_ORM", "TODAY_COUNT_MODE", "DJANGO_DATABASE_URL", "VISITOR_SLOW_CRON"):
+    os.environ.pop(name, None)
+
+from library_dashboard.settings import *  # noqa: E402, F403
+from library_dashboard.settings import DATABASES, TIME_ZONE  # noqa: E402
+
+# The same visitor table on SQLite, so every question also runs on the embedded vendor.
+DATABASES["visitors_sqlite"] = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": ":memory:",
+    "TIME_ZONE": TIME_ZONE,
+    "TEST": {"NAME": None},
+}
+DATABASES["visitors"]["TEST"] = {"NAME": "test_library_dashboard"}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,76 @@
+"""Every counting question, through both DB layers, on MariaDB and SQLite."""
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from tests.conftest import ALL_DATABASES
+
+pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
+
+DAY = date(2026, 3, 31)
+
+
+def test_count_is_half_open_on_local_midnights(layer):
+    queries, insert = layer
+    insert(
+        [
+            datetime(2026, 3, 30, 23, 59, 59),  # yesterday
+            datetime(2026, 3, 31, 0, 0, 0),  # first second of the day counts
+            datetime(2026, 3, 31, 12, 30),
+            datetime(2026, 3, 31, 23, 59, 59, 999999),
+            datetime(2026, 4, 1, 0, 0, 0),  # tomorrow: future, does not count
+            datetime(2027, 1, 1, 8, 0),
+        ]
+    )
+    assert queries.count(start=DAY, end=date(2026, 4, 1)) == 3
+
+
+def test_count_empty_range_is_zero(layer):
+    queries, _ = layer
+    assert queries.count(start=DAY, end=date(2026, 4, 1)) == 0
+
+
+def test_count_after_id_counts_only_newer_rows_of_the_day(layer):
+    queries, insert = layer
+    first = insert([datetime(2026, 3, 31, 9, 0), datetime(2026, 3, 31, 9, 5)])
+    insert([datetime(2026, 3, 30, 9, 0)])  # newer id, other day
+    newer = insert([datetime(2026, 3, 31, 10, 0)])
+    assert queries.count_after_id(start=DAY, end=date(2026, 4, 1), after_id=0) == (3, newer[0])
+    assert queries.count_after_id(start=DAY, end=date(2026, 4, 1), after_id=first[1]) == (
+        1,
+        newer[0],
+    )
+    assert queries.count_after_id(start=DAY, end=date(2026, 4, 1), after_id=newer[0]) == (
+        0,
+        newer[0],
+    )
+
+
+def test_daily_counts_group_by_local_day_and_omit_empty_days(layer):
+    queries, insert = layer
+    insert(
+        [
+            datetime(2025, 12, 31, 23, 59),
+            datetime(2026, 1, 1, 0, 0),
+            datetime(2026, 1, 1, 18, 0),
+            datetime(2026, 1, 3, 7, 0),
+            datetime(2026, 1, 4, 0, 0),  # outside [start, end)
+        ]
+    )
+    assert queries.daily_counts(start=date(2025, 12, 31), end=date(2026, 1, 4)) == {
+        date(2025, 12, 31): 1,
+        date(2026, 1, 1): 2,
+        date(2026, 1, 3): 1,
+    }
+
+
+def test_raw_and_orm_agree(layer):
+    """A cross-check on a spread of rows: each layer against a Python count of the same rows."""
+    queries, insert = layer
+    moments = [datetime(2026, 2, 26, 22, 17) + timedelta(minutes=53 * i) for i in range(90)]
+    insert(moments)
+    expected: dict[date, int] = {}
+    for m in moments:
+        expected[m.date()] = expected.get(m.date(), 0) + 1
+    assert queries.daily_counts(start=date(2026, 2, 1), end=date(2026, 3, 2)) == expected

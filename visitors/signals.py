@@ -1,0 +1,1 @@
+"""Write-path hook placeholder: filled by the incremental today-count mode."""
