@@ -1,7 +1,8 @@
 """Test settings: the real MariaDB and Redis on this machine, a non-UTC library time zone.
 
-Override the services with TEST_DB_HOST, TEST_DB_PORT, TEST_DB_USER, TEST_DB_PASSWORD and
-TEST_REDIS_URL. A developer's ``.env`` is not read.
+Override the services with TEST_DB_HOST, TEST_DB_PORT, TEST_DB_USER, TEST_DB_PASSWORD,
+TEST_DB_NAME (the test database pytest-django creates and drops) and TEST_REDIS_URL (a
+Redis database the tests flush). A developer's ``.env`` is not read.
 """
 
 import os
@@ -34,5 +35,5 @@ DATABASES["visitors_sqlite"] = {
     "TIME_ZONE": TIME_ZONE,
     "TEST": {"NAME": None},
 }
-DATABASES["visitors"]["TEST"] = {"NAME": "test_library_dashboard"}
+DATABASES["visitors"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME", "test_library_dashboard")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

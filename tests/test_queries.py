@@ -73,4 +73,4 @@ def test_raw_and_orm_agree(layer):
     expected: dict[date, int] = {}
     for m in moments:
         expected[m.date()] = expected.get(m.date(), 0) + 1
-    assert queries.daily_counts(start=date(2026, 2, 1), end=date(2026, 3, 2)) == expected
+    assert queries.daily_counts(start=date(2026, 2, 26), end=date(2026, 3, 3)) == expected
