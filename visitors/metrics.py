@@ -50,7 +50,9 @@ def history_start(today: date) -> date:
     return date(years(today)[0], 1, 1)
 
 
-def _with_today(closed: Mapping[date, int], today: date, today_count: int) -> Iterable[tuple[date, int]]:
+def _with_today(
+    closed: Mapping[date, int], today: date, today_count: int
+) -> Iterable[tuple[date, int]]:
     yield from ((day, count) for day, count in closed.items() if day < today)
     yield today, today_count
 

@@ -56,16 +56,31 @@ class Series:
 
 
 WEEKLY = Series(
-    "weekly", cache.WEEK_KEY, "days", "date", metrics.weekly,
-    lambda today: today.isoformat(), _is_series(metrics.WEEK_DAYS, "date", str),
+    "weekly",
+    cache.WEEK_KEY,
+    "days",
+    "date",
+    metrics.weekly,
+    lambda today: today.isoformat(),
+    _is_series(metrics.WEEK_DAYS, "date", str),
 )
 MONTHLY = Series(
-    "monthly", cache.MONTH_KEY, "months", "month", metrics.monthly,
-    lambda today: f"{today.year:04d}-{today.month:02d}", _is_series(metrics.MONTHS, "month", str),
+    "monthly",
+    cache.MONTH_KEY,
+    "months",
+    "month",
+    metrics.monthly,
+    lambda today: f"{today.year:04d}-{today.month:02d}",
+    _is_series(metrics.MONTHS, "month", str),
 )
 YEARLY = Series(
-    "yearly", cache.YEAR_KEY, "years", "year", metrics.yearly,
-    lambda today: today.year, _is_series(metrics.YEARS, "year", int),
+    "yearly",
+    cache.YEAR_KEY,
+    "years",
+    "year",
+    metrics.yearly,
+    lambda today: today.year,
+    _is_series(metrics.YEARS, "year", int),
 )
 SERIES = (WEEKLY, MONTHLY, YEARLY)
 SERIES_BY_NAME = {series.name: series for series in SERIES}
@@ -76,7 +91,9 @@ def _ttl(seconds: int, now: datetime) -> int:
     return max(1, min(seconds, math.ceil(seconds_until_midnight(now))))
 
 
-def today_count(*, now: datetime | None = None, queries: VisitorQueries | None = None) -> tuple[int, str]:
+def today_count(
+    *, now: datetime | None = None, queries: VisitorQueries | None = None
+) -> tuple[int, str]:
     now = now or local_now()
     today = now.date()
     queries = queries or get_queries()
@@ -118,7 +135,9 @@ def _is_summary(value: Any) -> bool:
     )
 
 
-def summary(*, now: datetime | None = None, queries: VisitorQueries | None = None) -> dict[str, Any]:
+def summary(
+    *, now: datetime | None = None, queries: VisitorQueries | None = None
+) -> dict[str, Any]:
     """Today plus the three series; ``source`` tells, per part, where it came from."""
     now = now or local_now()
     today = now.date()

@@ -22,8 +22,7 @@ Rollup = dict[date, int]
 
 def is_valid(value: Any) -> bool:
     return isinstance(value, dict) and all(
-        isinstance(k, str) and len(k) == 10 and type(v) is int and v >= 0
-        for k, v in value.items()
+        isinstance(k, str) and len(k) == 10 and type(v) is int and v >= 0 for k, v in value.items()
     )
 
 

@@ -20,6 +20,8 @@ class VisitorRouter:
     def allow_relation(self, obj1: object, obj2: object, **hints: object) -> bool | None:
         return None
 
-    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: object) -> bool:
+    def allow_migrate(
+        self, db: str, app_label: str, model_name: str | None = None, **hints: object
+    ) -> bool:
         # Nothing of ours is ever migrated into the visitor database.
         return db != VISITORS_DB

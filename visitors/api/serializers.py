@@ -38,7 +38,9 @@ class MonthlySerializer(serializers.Serializer):
 
 
 class YearlySerializer(serializers.Serializer):
-    years = YearTotalSerializer(many=True, help_text="The last 5 years, oldest first, this year last.")
+    years = YearTotalSerializer(
+        many=True, help_text="The last 5 years, oldest first, this year last."
+    )
     source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
 
 

@@ -32,7 +32,9 @@ class VisitorMetricsViewSet(viewsets.ViewSet):
     def weekly(self, request: Request) -> Response:
         return _series_response(payloads.WEEKLY)
 
-    @extend_schema(summary="Last 12 months, monthly totals", responses=serializers.MonthlySerializer)
+    @extend_schema(
+        summary="Last 12 months, monthly totals", responses=serializers.MonthlySerializer
+    )
     @action(detail=False, methods=["get"])
     def monthly(self, request: Request) -> Response:
         return _series_response(payloads.MONTHLY)
