@@ -6,6 +6,9 @@ variable is listed, with its default, in ``.env.example`` and in the README.
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -154,7 +157,44 @@ VISITORS_USE_ORM = env.bool("USE_ORM", False)
 VISITORS_TODAY_COUNT_MODE = env.choice("TODAY_COUNT_MODE", "direct", TODAY_COUNT_MODES)
 VISITORS_SYNC_MIN_INTERVAL_MS = env.int("VISITOR_SYNC_MIN_INTERVAL_MS", 5000, minimum=100)
 VISITORS_SYNC_BUFFER_MS = env.int("VISITOR_SYNC_BUFFER_MS", 500, minimum=0)
+VISITORS_SYNC_ADAPTIVE = env.bool("VISITOR_SYNC_ADAPTIVE", False)
+VISITORS_SYNC_MAX_INTERVAL_MS = env.int(
+    "VISITOR_SYNC_MAX_INTERVAL_MS", max(60_000, VISITORS_SYNC_MIN_INTERVAL_MS), minimum=100
+)
+if VISITORS_SYNC_MAX_INTERVAL_MS < VISITORS_SYNC_MIN_INTERVAL_MS:
+    raise ImproperlyConfigured(
+        "VISITOR_SYNC_MAX_INTERVAL_MS must be at least VISITOR_SYNC_MIN_INTERVAL_MS "
+        f"({VISITORS_SYNC_MIN_INTERVAL_MS})."
+    )
+VISITORS_SYNC_LOCK_TTL_MS = env.int("VISITOR_SYNC_LOCK_TTL_MS", 10_000, minimum=1000)
+VISITORS_RECONCILE_INTERVAL_MS = env.int("VISITOR_RECONCILE_INTERVAL_MS", 60_000, minimum=1000)
+VISITORS_ROLLUP_RECHECK_DAYS = env.int("VISITOR_ROLLUP_RECHECK_DAYS", 3, minimum=0, maximum=366)
 VISITORS_SLOW_CRON = env.cron("VISITOR_SLOW_CRON", "5 0 * * *")
+
+# The daily job (``manage.py crontab add`` installs it for the current user). The line runs
+# this virtualenv's python on this manage.py; settings and .env are found from its path.
+CRONJOBS = [
+    (
+        " ".join(VISITORS_SLOW_CRON),
+        "django.core.management.call_command",
+        ["warm_aggregates"],
+        {},
+        f">> {VAR_DIR / 'warm_aggregates.log'} 2>&1",
+    )
+]
+CRONTAB_COMMENT = env.str("CRONTAB_COMMENT", "library-dashboard")
+CRONTAB_LOCK_JOBS = True
+CRONTAB_DJANGO_SETTINGS_MODULE = "library_dashboard.settings"
+CRONTAB_DJANGO_MANAGE_PATH = str(BASE_DIR / "manage.py")
+CRONTAB_PYTHON_EXECUTABLE = sys.executable
+CRONTAB_COMMAND_PREFIX = " ".join(
+    [f"cd {shlex.quote(str(BASE_DIR))} &&"]
+    + [
+        f"{name}={shlex.quote(os.environ[name])}"
+        for name in ("DOTENV_PATH",)
+        if os.environ.get(name)
+    ]
+)
 
 # --- API and docs ---------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -23,6 +23,7 @@ MONTH_KEY = "visitors:month:totals"
 YEAR_KEY = "visitors:year:totals"
 SUMMARY_KEY = "visitors:summary"
 ROLLUP_KEY = "visitors:rollup:daily"
+ROLLUP_STAMP_KEY = "visitors:rollup:updated"
 INCREMENTAL_BASE_KEY = "visitors:today:base"
 INCREMENTAL_KEY = "visitors:today:incremental"
 DELTA_STATE_KEY = "visitors:today:delta"
@@ -50,7 +51,7 @@ class CacheUnavailable(Exception):
     """The cache backend could not be reached."""
 
 
-def _call(operation: str, *args: Any, **kwargs: Any) -> Any:
+def call(operation: str, *args: Any, **kwargs: Any) -> Any:
     try:
         return getattr(cache, operation)(*args, **kwargs)
     except Exception as exc:  # any backend error (connection, timeout, DB lock)
@@ -60,10 +61,25 @@ def _call(operation: str, *args: Any, **kwargs: Any) -> Any:
 def safe(operation: str, *args: Any, default: Any = None, **kwargs: Any) -> Any:
     """Run a cache operation; on backend failure log and return ``default``."""
     try:
-        return _call(operation, *args, **kwargs)
+        return call(operation, *args, **kwargs)
     except CacheUnavailable as exc:
         logger.warning("%s", exc)
         return default
+
+
+def is_redis() -> bool:
+    """True when the cache is Redis (django-redis): atomic INCRBY and real locks."""
+    from django_redis.cache import RedisCache
+
+    return isinstance(cache, RedisCache)
+
+
+def increment(key: str, delta: int) -> int:
+    """Atomically add ``delta`` to the integer at ``key``, creating it (no expiry) if absent."""
+    if is_redis():
+        return call("incr", key, delta, ignore_key_check=True)
+    call("add", key, 0, None)
+    return call("incr", key, delta)
 
 
 _warned_corrupt: set[str] = set()
@@ -125,7 +141,7 @@ def get_or_compute(
         lock_key = f"{key}:lock"
         token = uuid.uuid4().hex
         try:
-            owner = bool(_call("add", lock_key, token, COMPUTE_LOCK_TTL))
+            owner = bool(call("add", lock_key, token, COMPUTE_LOCK_TTL))
         except CacheUnavailable:
             owner = True  # no shared cache: the per-process lock is all we have
         if not owner:

@@ -178,6 +178,6 @@ def build_all(*, today: date, closed: Mapping[date, int], today_count: int) -> d
 
 
 def publish(*, now: datetime, closed: Mapping[date, int], today_count: int, ttl: int) -> None:
-    """Write every payload at once (the sync loop's job)."""
+    """Write every payload at once (the sync loop's job); raises ``CacheUnavailable``."""
     values = build_all(today=now.date(), closed=closed, today_count=today_count)
-    cache.safe("set_many", values, _ttl(ttl, now))
+    cache.call("set_many", values, _ttl(ttl, now))

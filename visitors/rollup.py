@@ -8,6 +8,7 @@ for rows that arrive late, so nothing rescans five years of check-ins.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
@@ -63,6 +64,19 @@ def load() -> Rollup:
     return _decode(value) if value is not None else {}
 
 
+def save(days: Rollup) -> None:
+    cache.call(
+        "set_many",
+        {cache.ROLLUP_KEY: _encode(days), cache.ROLLUP_STAMP_KEY: uuid.uuid4().hex},
+        None,
+    )
+
+
+def stamp() -> str | None:
+    """Changes whenever the stored rollup does: lets the loop reload only then."""
+    return cache.safe("get", cache.ROLLUP_STAMP_KEY)
+
+
 def update(
     *,
     today: date,
@@ -90,7 +104,7 @@ def update(
             day += timedelta(days=1)
     if ranges or days.keys() != stored.keys():
         if store:
-            cache.safe("set", cache.ROLLUP_KEY, _encode(days), None)
+            save(days)
         logger.info(
             "rollup: %d closed days kept, queried %s",
             len(days),

@@ -1,1 +1,34 @@
-"""Write-path hook placeholder: filled by the incremental today-count mode."""
+"""Write-path hook: rows created through Django feed the ``incremental`` today counter."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from visitors.clock import local_date
+from visitors.models import Visitor
+from visitors.today import record_checkins
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(post_save, sender=Visitor, dispatch_uid="visitors.record_checkin")
+def record_created_checkin(
+    sender: type[Visitor], instance: Visitor, created: bool, **kwargs: Any
+) -> None:
+    if not created or settings.VISITORS_TODAY_COUNT_MODE != "incremental":
+        return
+    checkin = instance.checkin_date
+    if checkin is None:
+        return
+    day = checkin.date() if timezone.is_naive(checkin) else local_date(checkin)
+    if day == local_date():
+        try:
+            record_checkins(1)
+        except Exception:  # the row is saved; the next reconcile counts it anyway
+            logger.warning("could not record check-in %s in the incremental counter", instance.pk)

@@ -1,0 +1,307 @@
+"""The sync loop: keeps every served number warm, one leader across hosts.
+
+Each cycle refreshes today's count (the configured mode) and republishes every payload
+(today, summary, and the series whose last entry is today). The next cycle starts at least
+``interval`` after this one started and at least ``buffer`` after it finished; cycles never
+overlap. Only the holder of the leader lock works; the others wait to take over.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from visitors import cache, payloads, rollup
+from visitors.clock import local_now
+from visitors.locks import LeaderLock, leader_lock
+from visitors.queries import VisitorQueries, get_queries
+from visitors.today import TodayCounter, make_counter
+
+logger = logging.getLogger("visitors.sync")
+
+ADAPTIVE_FACTOR = 10  # adaptive mode: a cycle may take at most ~1/10 of the interval
+MAX_BACKOFF = 60.0
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    interval: float  # seconds between cycle starts, at least
+    buffer: float  # seconds between a cycle's end and the next start, at least
+    adaptive: bool = False
+    max_interval: float = 60.0
+    lock_ttl: float = 10.0
+
+    @classmethod
+    def from_settings(
+        cls, *, interval_ms: int | None = None, buffer_ms: int | None = None
+    ) -> LoopConfig:
+        return cls(
+            interval=(interval_ms or settings.VISITORS_SYNC_MIN_INTERVAL_MS) / 1000,
+            buffer=(settings.VISITORS_SYNC_BUFFER_MS if buffer_ms is None else buffer_ms) / 1000,
+            adaptive=settings.VISITORS_SYNC_ADAPTIVE,
+            max_interval=max(
+                settings.VISITORS_SYNC_MAX_INTERVAL_MS / 1000, (interval_ms or 0) / 1000
+            ),
+            lock_ttl=settings.VISITORS_SYNC_LOCK_TTL_MS / 1000,
+        )
+
+    def key_ttl(self, interval: float) -> int:
+        """Published keys outlive a few cycles, so reads stay hits while the loop runs."""
+        return max(5, math.ceil(3 * (interval + self.buffer)))
+
+
+def next_delay(*, started: float, finished: float, interval: float, buffer: float) -> float:
+    """Seconds to wait so the next start is >= started+interval and >= finished+buffer."""
+    return max(started + interval - finished, buffer, 0.0)
+
+
+def adapted_interval(config: LoopConfig, duration: float) -> float:
+    """Adaptive mode: grow the interval with slow cycles, back to the base when fast again."""
+    if not config.adaptive:
+        return config.interval
+    return min(max(config.interval, duration * ADAPTIVE_FACTOR), config.max_interval)
+
+
+def backoff_delay(failures: int, config: LoopConfig) -> float:
+    return min(config.interval * 2 ** max(failures - 1, 0), max(MAX_BACKOFF, config.interval))
+
+
+@dataclass
+class CycleReport:
+    cycle: int
+    count: int
+    steps_ms: dict[str, float] = field(default_factory=dict)
+    total_ms: float = 0.0
+
+    def log_line(self, mode: str) -> str:
+        steps = " ".join(f"{name}={ms:.1f}ms" for name, ms in self.steps_ms.items())
+        return (
+            f"cycle={self.cycle} mode={mode} count={self.count} {steps} total={self.total_ms:.1f}ms"
+        )
+
+
+def identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Cycle:
+    """One refresh: the rollup if needed, today's count, then every payload."""
+
+    def __init__(
+        self,
+        *,
+        counter: TodayCounter,
+        queries: VisitorQueries,
+        monotonic: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.counter = counter
+        self.queries = queries
+        self.monotonic = monotonic
+        self.closed: rollup.Rollup = {}
+        self._closed_for: tuple[date, str | None] | None = None
+        self.number = 0
+
+    def _timed(self, steps: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
+        start = self.monotonic()
+        result = fn()
+        steps[name] = (self.monotonic() - start) * 1000
+        return result
+
+    def _refresh_closed(self, today: date) -> None:
+        """Reload the rollup on a new day or when another process (the daily job) changed it."""
+        current = rollup.stamp()
+        if self._closed_for == (today, current):
+            return
+        self.closed, _ = rollup.update(today=today, queries=self.queries)
+        self._closed_for = (today, rollup.stamp())
+
+    def run(self, *, now: datetime, key_ttl: int) -> CycleReport:
+        self.number += 1
+        steps: dict[str, float] = {}
+        start = self.monotonic()
+        today = now.date()
+        self._timed(steps, "rollup", lambda: self._refresh_closed(today))
+        count = self._timed(steps, "count", lambda: self.counter.refresh(now=now))
+        self._timed(
+            steps,
+            "publish",
+            lambda: payloads.publish(now=now, closed=self.closed, today_count=count, ttl=key_ttl),
+        )
+        return CycleReport(self.number, count, steps, (self.monotonic() - start) * 1000)
+
+
+class _Renewer(threading.Thread):
+    """Renews the leader lock every ttl/3 while a cycle (or a sleep) is under way."""
+
+    def __init__(self, lock: LeaderLock, ttl: float) -> None:
+        super().__init__(name="leader-lock-renewer", daemon=True)
+        self.lock = lock
+        self.period = ttl / 3
+        self.lost = threading.Event()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.period):
+            try:
+                if not self.lock.renew():
+                    self.lost.set()
+                    return
+            except Exception as exc:
+                logger.warning("leader lock renewal failed: %s", exc)
+
+
+class SyncLoop:
+    def __init__(
+        self,
+        *,
+        config: LoopConfig,
+        mode: str | None = None,
+        queries: VisitorQueries | None = None,
+        counter: TodayCounter | None = None,
+        lock: LeaderLock | None = None,
+        now: Callable[[], datetime] = local_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
+        wait: Callable[[float], bool] | None = None,
+    ) -> None:
+        self.config = config
+        self.mode = mode or settings.VISITORS_TODAY_COUNT_MODE
+        self.queries = queries or get_queries()
+        self.counter = counter or make_counter(self.mode, queries=self.queries)
+        self.lock = lock or leader_lock(config.lock_ttl)
+        self.now = now
+        self.monotonic = monotonic
+        self.stop = stop or threading.Event()
+        self.wait = wait or self.stop.wait
+        self.cycle = Cycle(counter=self.counter, queries=self.queries)
+        self.interval = config.interval
+        self.failures = 0
+        self.is_leader = False
+        self.last_success: datetime | None = None
+
+    # -- leadership ------------------------------------------------------------------
+    def _become_leader(self) -> bool:
+        try:
+            acquired = self.lock.acquire()
+        except Exception as exc:
+            logger.warning("cannot reach the lock store: %s", exc)
+            return False
+        if acquired:
+            logger.info("%s is now the sync leader", identity())
+        return acquired
+
+    # -- one step of the loop --------------------------------------------------------
+    def step(self) -> float:
+        """Run one cycle (if leader) and return the delay before the next step."""
+        if not self.is_leader:
+            self.is_leader = self._become_leader()
+            if not self.is_leader:
+                return min(1.0, self.config.lock_ttl / 3)
+        started = self.monotonic()
+        try:
+            close_old_connections()
+            key_ttl = self.config.key_ttl(self.interval)
+            report = self.cycle.run(now=self.now(), key_ttl=key_ttl)
+        except Exception as exc:
+            self.failures += 1
+            delay = backoff_delay(self.failures, self.config)
+            logger.error(
+                "cycle failed (%d in a row), retrying in %.1fs: %s", self.failures, delay, exc
+            )
+            self._heartbeat(error=str(exc))
+            return delay
+        self.failures = 0
+        finished = self.monotonic()
+        self.last_success = self.now()
+        logger.info("%s", report.log_line(self.mode))
+        self.interval = adapted_interval(self.config, finished - started)
+        self._heartbeat(report=report)
+        return next_delay(
+            started=started, finished=finished, interval=self.interval, buffer=self.config.buffer
+        )
+
+    def _heartbeat(self, *, report: CycleReport | None = None, error: str | None = None) -> None:
+        beat: dict[str, Any] = {
+            "identity": identity(),
+            "at": self.now().isoformat(),
+            "mode": self.mode,
+            "db_layer": "orm" if settings.VISITORS_USE_ORM else "raw",
+            "interval_ms": round(self.interval * 1000),
+            "last_success_at": self.last_success.isoformat() if self.last_success else None,
+            "error": error,
+        }
+        if report is not None:
+            beat.update(asdict(report))
+        cache.safe("set", cache.HEARTBEAT_KEY, beat, None)
+
+    # -- the whole loop ----------------------------------------------------------------
+    def run(self, *, once: bool = False) -> bool:
+        """Loop until stopped; with ``once``, one cycle as leader. False if it never led."""
+        renewer: _Renewer | None = None
+        give_up = self.monotonic() + 2 * self.config.lock_ttl
+        try:
+            while not self.stop.is_set():
+                delay = self.step()
+                if once and not self.is_leader and self.monotonic() > give_up:
+                    logger.error("another process holds the sync leader lock; --once gave up")
+                    return False
+                if self.is_leader and renewer is None:
+                    renewer = _Renewer(self.lock, self.config.lock_ttl)
+                    renewer.start()
+                if once and self.is_leader:
+                    return self.failures == 0
+                if renewer is not None and renewer.lost.is_set():
+                    logger.warning("lost the leader lock; standing by")
+                    self.is_leader = False
+                    renewer.done.set()
+                    renewer = None
+                self.wait(delay)
+            return True
+        finally:
+            if renewer is not None:
+                renewer.done.set()
+            if self.is_leader:
+                self.lock.release()
+                logger.info("released the sync leader lock")
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM / SIGINT: finish the current cycle, release the lock, exit cleanly."""
+
+    def handler(signum: int, frame: object) -> None:
+        logger.info("received %s; stopping after this cycle", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def warm_aggregates(
+    *, now: datetime | None = None, recheck_days: int | None = None
+) -> dict[str, Any]:
+    """The daily job: close yesterday, re-count recent days for late rows, fill holes, publish."""
+    now = now or local_now()
+    days = settings.VISITORS_ROLLUP_RECHECK_DAYS if recheck_days is None else recheck_days
+    queries = get_queries()
+    closed, ranges = rollup.update(today=now.date(), recheck_days=days, queries=queries)
+    count, _ = payloads.today_count(now=now, queries=queries)
+    payloads.publish(now=now, closed=closed, today_count=count, ttl=cache.FALLBACK_TTL)
+    return {
+        "days": len(closed),
+        "queried": [
+            (start.isoformat(), (end - timedelta(days=1)).isoformat()) for start, end in ranges
+        ],
+        "today": count,
+    }

@@ -1,0 +1,140 @@
+"""Today's count, refreshed by the sync loop in one of three modes (``TODAY_COUNT_MODE``).
+
+- ``direct``: one indexed range COUNT per cycle.
+- ``delta``: a baseline (COUNT, MAX(visitor_id)) once per local day, then only rows with a
+  higher id; a periodic full reconcile heals late rows with lower ids and deletions.
+- ``incremental``: a base counted from the DB plus a Redis counter that writers increase
+  (``record_checkins`` or ``INCRBY visitors:today:incremental 1``), reconciled periodically.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from django.conf import settings
+
+from visitors import cache
+from visitors.clock import next_day
+from visitors.queries import VisitorQueries, get_queries
+
+logger = logging.getLogger(__name__)
+
+
+class TodayCounter(Protocol):
+    def refresh(self, *, now: datetime) -> int:
+        """Today's count (library-local ``now``)."""
+        ...
+
+
+class DirectCounter:
+    def __init__(self, queries: VisitorQueries, reconcile_interval: timedelta) -> None:
+        self.queries = queries
+
+    def refresh(self, *, now: datetime) -> int:
+        today = now.date()
+        return self.queries.count(start=today, end=next_day(today))
+
+
+@dataclass
+class _Reconciled:
+    day: date
+    at: datetime
+
+
+class _Reconciling:
+    """Shared timing: reconcile on a new local day, or when the last one is too old."""
+
+    def __init__(self, queries: VisitorQueries, reconcile_interval: timedelta) -> None:
+        self.queries = queries
+        self.reconcile_interval = reconcile_interval
+        self.last: _Reconciled | None = None
+
+    def reconcile_due(self, now: datetime) -> bool:
+        last = self.last
+        return last is None or last.day != now.date() or now - last.at >= self.reconcile_interval
+
+    def mark_reconciled(self, now: datetime) -> None:
+        self.last = _Reconciled(now.date(), now)
+
+
+class DeltaCounter(_Reconciling):
+    def __init__(self, queries: VisitorQueries, reconcile_interval: timedelta) -> None:
+        super().__init__(queries, reconcile_interval)
+        self.count = 0
+        self.max_id = 0
+
+    def refresh(self, *, now: datetime) -> int:
+        today = now.date()
+        if self.reconcile_due(now):
+            self.count, self.max_id = self.queries.count_after_id(
+                start=today, end=next_day(today), after_id=0
+            )
+            self.mark_reconciled(now)
+        else:
+            new, self.max_id = self.queries.count_after_id(
+                start=today, end=next_day(today), after_id=self.max_id
+            )
+            self.count += new
+        return self.count
+
+
+class IncrementalCounter(_Reconciling):
+    """Base from the DB plus the writers' counter.
+
+    Reconciling subtracts exactly the increments seen *before* counting (atomic DECRBY), so
+    increments racing with it are never lost; those that land between the read and the
+    count are counted twice until the next reconcile, and none once writes stop.
+    """
+
+    def __init__(self, queries: VisitorQueries, reconcile_interval: timedelta) -> None:
+        super().__init__(queries, reconcile_interval)
+        self.base = 0
+
+    def refresh(self, *, now: datetime) -> int:
+        today = now.date()
+        if self.reconcile_due(now):
+            seen = pending_increments()
+            self.base = self.queries.count(start=today, end=next_day(today))
+            if seen:
+                cache.increment(cache.INCREMENTAL_KEY, -seen)
+            cache.safe("set", cache.INCREMENTAL_BASE_KEY, self.base, None)
+            self.mark_reconciled(now)
+        return self.base + pending_increments()
+
+
+COUNTERS: dict[str, type[TodayCounter]] = {
+    "direct": DirectCounter,
+    "delta": DeltaCounter,
+    "incremental": IncrementalCounter,
+}
+
+
+def make_counter(
+    mode: str | None = None,
+    *,
+    queries: VisitorQueries | None = None,
+    reconcile_interval: timedelta | None = None,
+) -> TodayCounter:
+    mode = mode or settings.VISITORS_TODAY_COUNT_MODE
+    interval = reconcile_interval or timedelta(milliseconds=settings.VISITORS_RECONCILE_INTERVAL_MS)
+    return COUNTERS[mode](queries or get_queries(), interval)  # type: ignore[call-arg]
+
+
+def pending_increments() -> int:
+    """Increments recorded by writers since the last reconcile (0 if absent or garbage)."""
+    value = cache.read_valid(cache.INCREMENTAL_KEY, lambda v: type(v) is int)
+    return value or 0
+
+
+def record_checkins(n: int = 1) -> int:
+    """Write-path hook for ``incremental`` mode: call after inserting ``n`` check-ins for today.
+
+    Equivalent for programs outside Django: ``INCRBY visitors:today:incremental <n>`` on the
+    service's Redis. Returns the counter's new value.
+    """
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    return cache.increment(cache.INCREMENTAL_KEY, n)
