@@ -37,9 +37,11 @@ DATABASES["visitors_sqlite"] = {
 }
 DATABASES["visitors"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME", "test_library_dashboard")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Tests serve static files from the apps (no collectstatic); production storage is
+# Tests serve static files from the apps (no collectstatic); the production storage is
 # exercised by tests/test_dashboard.py::test_collectstatic_with_production_storage.
 STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
