@@ -96,7 +96,7 @@ class IncrementalCounter(_Reconciling):
     def refresh(self, *, now: datetime) -> int:
         today = now.date()
         if self.reconcile_due(now):
-            seen = pending_increments()
+            seen = _increments_or_reset()
             self.base = self.queries.count(start=today, end=next_day(today))
             if seen:
                 cache.increment(cache.INCREMENTAL_KEY, -seen)
@@ -126,6 +126,15 @@ def make_counter(
 def pending_increments() -> int:
     """Increments recorded by writers since the last reconcile (0 if absent or garbage)."""
     value = cache.read_valid(cache.INCREMENTAL_KEY, lambda v: type(v) is int)
+    return value or 0
+
+
+def _increments_or_reset() -> int:
+    """Like ``pending_increments``, but a garbage counter is reset so writers can go on."""
+    value = cache.read_valid(cache.INCREMENTAL_KEY, lambda v: type(v) is int)
+    if value is None and cache.safe("has_key", cache.INCREMENTAL_KEY, default=False):
+        logger.warning("%s is not an integer; resetting it to 0", cache.INCREMENTAL_KEY)
+        cache.safe("set", cache.INCREMENTAL_KEY, 0, None)
     return value or 0
 
 
