@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from visitors import cache, payloads, rollup
 from visitors.clock import local_now
@@ -75,7 +75,8 @@ def adapted_interval(config: LoopConfig, duration: float) -> float:
 
 
 def backoff_delay(failures: int, config: LoopConfig) -> float:
-    return min(config.interval * 2 ** max(failures - 1, 0), max(MAX_BACKOFF, config.interval))
+    exponent = min(max(failures - 1, 0), 16)
+    return min(config.interval * 2**exponent, max(MAX_BACKOFF, config.interval))
 
 
 @dataclass
@@ -90,6 +91,13 @@ class CycleReport:
         return (
             f"cycle={self.cycle} mode={mode} count={self.count} {steps} total={self.total_ms:.1f}ms"
         )
+
+
+def _drop_broken_connections() -> None:
+    """What Django does between requests: close connections that broke or grew too old."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 def identity() -> str:
@@ -211,7 +219,7 @@ class SyncLoop:
                 return min(1.0, self.config.lock_ttl / 3)
         started = self.monotonic()
         try:
-            close_old_connections()
+            _drop_broken_connections()
             key_ttl = self.config.key_ttl(self.interval)
             report = self.cycle.run(now=self.now(), key_ttl=key_ttl)
         except Exception as exc:

@@ -1,0 +1,109 @@
+"""library_dashboard/env.py and settings.py: every variable validated, named in the error."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from library_dashboard.env import Env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_cron_accepts_five_fields_and_the_old_six_field_form_with_zero_seconds():
+    assert Env({"C": "5 0 * * *"}).cron("C", "x") == ("5", "0", "*", "*", "*")
+    assert Env({"C": "0 5 0 * * *"}).cron("C", "x") == ("5", "0", "*", "*", "*")
+    assert Env({}).cron("C", "*/10 1-3 * * mon-fri") == ("*/10", "1-3", "*", "*", "mon-fri")
+
+
+@pytest.mark.parametrize("value", ["*/5 5 0 * * *", "5 0 * *", "every day", "5 0 * * * * *"])
+def test_cron_rejects_anything_else(value):
+    with pytest.raises(ImproperlyConfigured, match="VISITOR_SLOW_CRON"):
+        Env({"VISITOR_SLOW_CRON": value}).cron("VISITOR_SLOW_CRON", "5 0 * * *")
+
+
+@pytest.mark.parametrize(
+    ("method", "value", "message"),
+    [
+        ("bool", "maybe", "USE_ORM='maybe' is not a boolean"),
+        ("int", "-5", "must be at least 0"),
+        ("int", "fast", "is not an integer"),
+    ],
+)
+def test_scalar_errors_name_the_variable(method, value, message):
+    env = Env({"USE_ORM": value})
+    with pytest.raises(ImproperlyConfigured, match=message):
+        getattr(env, method)("USE_ORM", 0) if method == "int" else env.bool("USE_ORM", False)
+
+
+def test_choice_lists_the_accepted_values():
+    with pytest.raises(ImproperlyConfigured, match="direct, incremental, delta"):
+        Env({"TODAY_COUNT_MODE": "turbo"}).choice(
+            "TODAY_COUNT_MODE", "direct", ("direct", "incremental", "delta")
+        )
+
+
+@pytest.mark.parametrize("url", ["http://localhost:6379", "redis://host:notaport", "localhost"])
+def test_malformed_redis_url_is_rejected(url):
+    with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
+        Env({"REDIS_URL": url}).url("REDIS_URL", ("redis", "rediss", "unix"))
+
+
+def test_time_zone_must_exist():
+    assert (
+        Env({"TIME_ZONE": "America/Sao_Paulo"}).time_zone("TIME_ZONE", "UTC") == "America/Sao_Paulo"
+    )
+    with pytest.raises(ImproperlyConfigured, match="TIME_ZONE"):
+        Env({"TIME_ZONE": "Mars/Olympus"}).time_zone("TIME_ZONE", "UTC")
+
+
+def _check(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("DB_", "REDIS", "VISITOR", "TODAY", "USE_", "DJANGO", "SECRET", "DEBUG")
+        )
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**base, "DOTENV_PATH": os.devnull, "VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_embedded_default_starts_with_no_services_configured(tmp_path):
+    result = _check(tmp_path, DEBUG="true")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TODAY_COUNT_MODE", "sometimes"),
+        ("VISITOR_SYNC_MIN_INTERVAL_MS", "-1"),
+        ("VISITOR_SYNC_BUFFER_MS", "soon"),
+        ("REDIS_URL", "redis://localhost:port"),
+        ("VISITOR_SLOW_CRON", "*/5 * * * * *"),
+        ("PORT", "70000"),
+        ("TIME_ZONE", "Nowhere/Land"),
+        ("USE_ORM", "perhaps"),
+    ],
+)
+def test_invalid_values_stop_start_up_naming_the_variable(tmp_path, variable, value):
+    result = _check(tmp_path, DEBUG="true", **{variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr.splitlines()[-1]
+
+
+def test_without_debug_a_secret_key_is_required(tmp_path):
+    result = _check(tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY is missing" in result.stderr

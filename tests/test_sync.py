@@ -1,0 +1,297 @@
+"""visitors/sync.py: scheduling, adaptive interval, backoff, leader election, graceful stop."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache as django_cache
+from django.db import connections
+
+from tests.conftest import ALL_DATABASES
+from visitors import cache
+from visitors.locks import leader_lock
+from visitors.queries import get_queries
+from visitors.sync import LoopConfig, SyncLoop, adapted_interval, backoff_delay, next_delay
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FakeTime:
+    """An injected monotonic clock whose waits advance time instantly."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.t += seconds
+        return False
+
+
+class ScriptedCounter:
+    """A today counter whose refreshes take scripted (fake) time, or fail."""
+
+    def __init__(self, clock: FakeTime, durations: list[float | Exception], stop: threading.Event):
+        self.clock = clock
+        self.durations = list(durations)
+        self.stop = stop
+        self.spans: list[tuple[float, float]] = []
+
+    def refresh(self, *, now: datetime) -> int:
+        start = self.clock.t
+        step = self.durations.pop(0)
+        if not self.durations:
+            self.stop.set()
+        if isinstance(step, Exception):
+            raise step
+        self.clock.t += step
+        self.spans.append((start, self.clock.t))
+        return 42
+
+
+def make_loop(durations, **config) -> tuple[SyncLoop, ScriptedCounter, FakeTime]:
+    clock = FakeTime()
+    stop = threading.Event()
+    counter = ScriptedCounter(clock, durations, stop)
+    loop = SyncLoop(
+        config=LoopConfig(**{"interval": 1.0, "buffer": 0.2, "lock_ttl": 5.0, **config}),
+        mode="direct",
+        queries=get_queries(),
+        counter=counter,
+        now=lambda: datetime(2026, 6, 1, 12, 0, tzinfo=JAKARTA) + timedelta(seconds=clock.t),
+        monotonic=clock.monotonic,
+        stop=stop,
+        wait=clock.wait,
+    )
+    return loop, counter, clock
+
+
+def test_next_delay_honours_interval_and_buffer():
+    assert next_delay(started=0, finished=0.1, interval=1.0, buffer=0.2) == pytest.approx(0.9)
+    assert next_delay(started=0, finished=0.95, interval=1.0, buffer=0.2) == pytest.approx(0.2)
+    assert next_delay(started=0, finished=3.0, interval=1.0, buffer=0.2) == pytest.approx(0.2)
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_cycles_never_overlap_and_keep_both_spacings(insert_visits):
+    loop, counter, _ = make_loop([0.1, 0.9, 2.5, 0.0, 0.3])
+    loop.run()
+    spans = counter.spans
+    assert len(spans) == 5
+    for (start, end), (next_start, _) in itertools.pairwise(spans):
+        assert next_start >= end  # no overlap
+        assert next_start - start >= 1.0 - 1e-9  # interval between starts
+        assert next_start - end >= 0.2 - 1e-9  # buffer after the end
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_each_cycle_publishes_every_key_with_a_ttl_of_a_few_intervals(insert_visits):
+    loop, _, _ = make_loop([0.01], interval=2.0, buffer=0.5)
+    loop.run()
+    for key in (
+        cache.TODAY_KEY,
+        cache.WEEK_KEY,
+        cache.MONTH_KEY,
+        cache.YEAR_KEY,
+        cache.SUMMARY_KEY,
+    ):
+        assert 2 * 2.5 <= django_cache.ttl(key) <= 3 * 2.5 + 1, key
+    assert django_cache.get(cache.TODAY_KEY) == 42
+    assert django_cache.get(cache.SUMMARY_KEY)["weekly"][-1] == {"date": "2026-06-01", "total": 42}
+    beat = django_cache.get(cache.HEARTBEAT_KEY)
+    assert beat["count"] == 42 and beat["mode"] == "direct" and beat["error"] is None
+    assert set(beat["steps_ms"]) == {"rollup", "count", "publish"}
+
+
+def test_adaptive_interval_grows_with_slow_cycles_and_comes_back():
+    config = LoopConfig(interval=1.0, buffer=0.1, adaptive=True, max_interval=8.0)
+    assert adapted_interval(config, 0.01) == 1.0
+    assert adapted_interval(config, 0.5) == 5.0
+    assert adapted_interval(config, 30.0) == 8.0  # bounded above
+    assert adapted_interval(config, 0.02) == 1.0  # and back to the base
+    assert adapted_interval(LoopConfig(interval=1.0, buffer=0.1), 30.0) == 1.0
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_adaptive_loop_spaces_slow_cycles_further(insert_visits):
+    loop, counter, _ = make_loop([0.5, 0.01, 0.01], adaptive=True, max_interval=10.0)
+    loop.run()
+    (s1, _), (s2, _), (s3, _) = counter.spans
+    assert s2 - s1 == pytest.approx(5.0)
+    assert s3 - s2 == pytest.approx(1.0)
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_failing_cycles_back_off_and_never_kill_the_loop(insert_visits, caplog):
+    boom = RuntimeError("MySQL server has gone away")
+    loop, counter, clock = make_loop([boom, boom, boom, 0.01, 0.01])
+    loop.run()
+    assert len(counter.spans) == 2  # it recovered
+    assert clock.waits[:3] == [1.0, 2.0, 4.0]  # exponential backoff
+    assert "cycle failed (3 in a row)" in caplog.text
+    assert loop.failures == 0
+    assert django_cache.get(cache.HEARTBEAT_KEY)["error"] is None
+
+
+def test_backoff_is_capped():
+    config = LoopConfig(interval=5.0, buffer=0.5)
+    assert backoff_delay(1, config) == 5.0
+    assert backoff_delay(20, config) == 60.0
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_a_standby_does_not_work_while_the_lock_is_held(insert_visits):
+    holder = leader_lock(5.0)
+    assert holder.acquire()
+    try:
+        loop, counter, _clock = make_loop([0.01])
+        assert loop.step() == pytest.approx(1.0)  # waits, polling the lock
+        assert counter.spans == [] and not loop.is_leader
+    finally:
+        holder.release()
+    assert loop.step() > 0 and loop.is_leader
+    assert len(counter.spans) == 1
+
+
+def test_lock_renewal_fails_once_someone_else_holds_it():
+    first = leader_lock(5.0)
+    assert first.acquire()
+    assert first.renew()
+    django_cache.delete(cache.LEADER_KEY)  # expired
+    second = leader_lock(5.0)
+    assert second.acquire()
+    assert not first.renew()
+    first.release()  # must not release the other's lock
+    assert django_cache.get(cache.LEADER_KEY) is not None
+    second.release()
+    assert django_cache.get(cache.LEADER_KEY) is None
+
+
+# -- real processes ---------------------------------------------------------------------
+
+
+def _loop_env(tmp_path: Path) -> dict[str, str]:
+    visitors_db = settings.DATABASES["visitors"]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
+        "DOTENV_PATH": os.devnull,
+        "SECRET_KEY": "test-only-secret-key-not-for-production-0123456789",
+        "DB_HOST": str(visitors_db["HOST"]),
+        "DB_PORT": str(visitors_db["PORT"]),
+        "DB_USER": str(visitors_db["USER"]),
+        "DB_PASSWORD": str(visitors_db["PASSWORD"]),
+        "DB_NAME": connections["visitors"].settings_dict["NAME"],
+        "REDIS_URL": settings.REDIS_URL,
+        "TIME_ZONE": settings.TIME_ZONE,
+        "VAR_DIR": str(tmp_path),
+        "VISITOR_SYNC_LOCK_TTL_MS": "2000",
+        "TODAY_COUNT_MODE": "delta",
+    }
+
+
+def _start_loop(tmp_path: Path, name: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "runsyncloop", "--interval", "200", "--buffer", "50"],
+        cwd=ROOT,
+        env=_loop_env(tmp_path),
+        stdout=open(tmp_path / f"{name}.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _heartbeat_pids(seconds: float) -> set[int]:
+    """The pids that wrote the loop heartbeat during the next ``seconds``."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        beat = django_cache.get(cache.HEARTBEAT_KEY)
+        if beat and beat.get("identity"):
+            pids.add(int(beat["identity"].rsplit(":", 1)[1]))
+        time.sleep(0.05)
+    return pids
+
+
+def _wait_for_leader(pid: int, timeout: float) -> float | None:
+    """Seconds until ``pid`` writes the heartbeat, or None."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        beat = django_cache.get(cache.HEARTBEAT_KEY)
+        if beat and beat.get("identity", "").endswith(f":{pid}"):
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_one_leader_and_takeover_after_sigkill_then_graceful_stop(tmp_path):
+    first = _start_loop(tmp_path, "first")
+    second = None
+    try:
+        assert _wait_for_leader(first.pid, timeout=15) is not None
+        second = _start_loop(tmp_path, "second")
+        time.sleep(1.5)  # the standby is up and polling the lock
+        assert _heartbeat_pids(seconds=1.5) == {first.pid}  # only the leader works
+
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=5)
+        takeover = _wait_for_leader(second.pid, timeout=10)
+        assert takeover is not None
+        assert takeover < 2.0 + 1.5  # lock TTL + one poll, with slack for a busy machine
+
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=10) == 0
+        log = (tmp_path / "second.log").read_text()
+        assert "released the sync leader lock" in log
+        assert django_cache.get(cache.LEADER_KEY) is None
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_once_runs_one_cycle_and_serves_from_cache(tmp_path, client):
+    with connections["visitors"].cursor() as cursor:
+        cursor.execute("DELETE FROM visitor_count")
+        cursor.execute(
+            "INSERT INTO visitor_count (member_id, checkin_date) VALUES ('A', %s), ('B', %s)",
+            [datetime.now(JAKARTA).replace(tzinfo=None)] * 2,
+        )
+    try:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "runsyncloop", "--once"],
+            cwd=ROOT,
+            env=_loop_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "mode=delta count=2" in result.stderr
+        for path, key in [("today", "total"), ("summary", "today")]:
+            body = client.get(f"/api/visitors/{path}").json()
+            assert body[key] == 2
+            assert "db" not in body["source"]
+    finally:
+        with connections["visitors"].cursor() as cursor:
+            cursor.execute("DELETE FROM visitor_count")
