@@ -4,19 +4,29 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install install-dev run web sync migrate demo-data test lint format bench clean
+# Debian packages: building mysqlclient needs the first two; the tests also need cron
+# (crontab add/show/remove), Chromium and its driver (browser tests), MariaDB and Redis.
+RUN_APT := libmariadb-dev pkg-config
+TEST_APT := $(RUN_APT) cron chromium chromium-driver mariadb-server redis-server
+
+.PHONY: install install-dev run migrate demo-data superuser test lint format bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
 install: $(PY)
+	scripts/system-deps $(RUN_APT)
 	$(PIP) install --quiet -e .
 
 install-dev: $(PY)
+	scripts/system-deps $(TEST_APT)
 	$(PIP) install --quiet -e '.[dev]'
 
-migrate: install
+.env:
+	scripts/init-env
+
+migrate: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput --verbosity 0
@@ -27,9 +37,14 @@ demo-data: migrate
 
 # API + docs + dashboard (gunicorn) and the sync loop, side by side (Procfile).
 run: migrate demo-data
-	$(VENV)/bin/honcho start
+	@echo "== dashboard http://localhost:$${PORT:-3000}/  docs /docs  admin /admin/ (make superuser)"
+	$(VENV)/bin/honcho start --port $${PORT:-3000}
+
+superuser: migrate
+	$(PY) manage.py createsuperuser
 
 test: install-dev
+	scripts/ensure-services
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install-dev

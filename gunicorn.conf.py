@@ -12,4 +12,39 @@ bind = f"{_env.str('HOST', '0.0.0.0')}:{_env.int('PORT', 3000, minimum=1, maximu
 workers = _env.int("WEB_CONCURRENCY", 2, minimum=1)
 threads = _env.int("WEB_THREADS", 4, minimum=1)
 accesslog = "-" if _env.bool("ACCESS_LOG", False) else None
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = _env.str("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# /metrics: every worker writes its samples to PROMETHEUS_MULTIPROC_DIR (same default as
+# settings.py). Exported before any worker imports prometheus_client, which reads it then.
+_metrics_dir = Path(
+    _env.str(
+        "PROMETHEUS_MULTIPROC_DIR",
+        str(Path(_env.str("VAR_DIR", str(Path(__file__).resolve().parent / "var"))) / "prometheus"),
+    )
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def on_starting(server):
+    """Drop the sample files of processes that are gone (earlier runs); keep live ones (the loop)."""
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for path in _metrics_dir.glob("*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

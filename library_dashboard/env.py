@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def load_dotenv_file(base_dir: Path) -> None:
@@ -43,7 +43,7 @@ class Env:
 
     def bool(self, name: str, default: bool) -> bool:
         value = self._raw(name)
-        if value is None:
+        if not value:
             return default
         if value.lower() in _TRUE:
             return True
@@ -100,6 +100,17 @@ class Env:
         if parts.scheme not in schemes or not (parts.hostname or parts.path):
             raise ImproperlyConfigured(
                 f"{name}={value!r} is not a valid URL; expected {' or '.join(schemes)}://host:port"
+            )
+        return value
+
+    def rate(self, name: str) -> str | None:
+        """A DRF throttle rate like ``120/min`` (per s, sec, m, min, h, hour, d or day); empty = off."""
+        value = self.str(name).lower()
+        if not value:
+            return None
+        if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+            raise ImproperlyConfigured(
+                f"{name}={value!r} is not a rate; use requests/period, e.g. 120/min or 5/s."
             )
         return value
 
