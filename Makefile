@@ -55,7 +55,9 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# 10M rows in MariaDB database library_bench (loaded once), Redis db 8; writes docs/BENCHMARKS.md.
 bench: install-dev
+	$(PIP) install --quiet -e '.[bench]'
 	$(PY) -m bench
 
 clean:

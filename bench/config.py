@@ -1,0 +1,131 @@
+"""What a benchmark run measures, and the environment it runs Django and its servers in.
+
+The run owns one MariaDB database (``library_bench``, or ``library_bench_smoke``) and one
+Redis database (``/8``, or ``/7``), which it may flush; nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+BENCH_SECRET = "bench-only-secret-key-not-for-production-0123456789"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    smoke: bool = False
+    out_dir: Path = DOCS
+    db_host: str = "127.0.0.1"
+    db_port: int = 3306
+    db_user: str = "root"
+    db_password: str = ""
+    db_name: str = "library_bench"
+    redis_url: str = "redis://127.0.0.1:6379/8"
+    rows: int = 10_000_000
+    days: int = 1826
+    reload: bool = False  # truncate and reload even when the table looks right
+    cycles: int = 200  # loop cycles per mode and layer (after warm-up)
+    daily_runs: int = 5
+    full_scan_runs: int = 3
+    wrk_duration: int = 10  # seconds per wrk run
+    wrk_runs: int = 3
+    connections: int = 32
+    load_clients: tuple[int, ...] = (50, 100, 200)
+    load_duration: int = 60
+    port: int = 18_731
+    server_cpu: str = "0"
+    client_cpu: str = "1"
+    sections: tuple[str, ...] = field(
+        default=("loop", "daily", "cold", "http", "load", "memory"), repr=False
+    )
+
+    @property
+    def report_path(self) -> Path:
+        return self.out_dir / "BENCHMARKS.md"
+
+    @property
+    def chart_path(self) -> Path:
+        return self.out_dir / ("benchmarks-smoke.png" if self.smoke else "benchmarks.png")
+
+    def environment(self) -> dict[str, str]:
+        """Variables for Django here and in every server the run starts."""
+        return {
+            "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
+            "DOTENV_PATH": os.devnull,
+            "DEBUG": "false",
+            "SECRET_KEY": BENCH_SECRET,
+            "DB_HOST": self.db_host,
+            "DB_PORT": str(self.db_port),
+            "DB_USER": self.db_user,
+            "DB_PASSWORD": self.db_password,
+            "DB_NAME": self.db_name,
+            "REDIS_URL": self.redis_url,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "warning",
+            "PYTHONPATH": str(ROOT),
+        }
+
+    def command(self) -> str:
+        """The command line that reproduces this run."""
+        return " ".join(["python -m bench", *sys.argv[1:]])
+
+
+SMOKE = dict(
+    smoke=True,
+    db_name="library_bench_smoke",
+    redis_url="redis://127.0.0.1:6379/7",
+    rows=3000,
+    days=1826,
+    reload=True,
+    cycles=10,
+    daily_runs=2,
+    full_scan_runs=1,
+    wrk_duration=1,
+    wrk_runs=1,
+    connections=4,
+    load_clients=(4, 8),
+    load_duration=1,
+)
+
+
+def parse_args(argv: list[str] | None = None) -> BenchConfig:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Measure the service; write BENCHMARKS.md + chart."
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny table, seconds (CI)")
+    parser.add_argument("--out", type=Path, help="report directory (docs/)")
+    parser.add_argument("--db-name", help="MariaDB database the run owns")
+    parser.add_argument("--redis-url", help="Redis database the run owns (it is flushed)")
+    parser.add_argument("--rows", type=int, help="rows in visitor_count (10000000)")
+    parser.add_argument("--reload", action="store_true", help="truncate and reload the rows")
+    parser.add_argument("--only", help="comma-separated sections: loop,daily,cold,http,load,memory")
+    args = parser.parse_args(argv)
+    config = BenchConfig(**SMOKE) if args.smoke else BenchConfig()
+    env = os.environ
+    config = replace(
+        config,
+        db_host=env.get("BENCH_DB_HOST", config.db_host),
+        db_port=int(env.get("BENCH_DB_PORT", config.db_port)),
+        db_user=env.get("BENCH_DB_USER", config.db_user),
+        db_password=env.get("BENCH_DB_PASSWORD", config.db_password),
+    )
+    overrides: dict[str, object] = {}
+    if args.out:
+        overrides["out_dir"] = args.out.resolve()
+    if args.db_name:
+        overrides["db_name"] = args.db_name
+    if args.redis_url:
+        overrides["redis_url"] = args.redis_url
+    if args.rows is not None:
+        overrides["rows"] = args.rows
+    if args.reload:
+        overrides["reload"] = True
+    if args.only:
+        overrides["sections"] = tuple(s.strip() for s in args.only.split(",") if s.strip())
+    return replace(config, **overrides)

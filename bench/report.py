@@ -1,0 +1,347 @@
+"""``BENCHMARKS.md`` and its chart, from one run's results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.config import BenchConfig
+
+OLD_SERVICE = [
+    ("warm `/summary`, one core, 32 connections", "~4,000 req/s, p50 7 ms, p99 23-25 ms"),
+    ("warm `/today`, same", "3,600-5,200 req/s, p99 35-77 ms"),
+    ("fast loop cycle, direct or delta", "median 3.5-4 ms"),
+    ("cold `/monthly` / `/yearly` (empty Redis)", "1.8 s / 4.5 s"),
+    ("yearly GROUP BY over 5 years", "4.1 s"),
+]
+
+HINTS = {
+    "http": (
+        "what would close it: fewer Python instructions per request (the lean middleware "
+        "path already skips DRF; next are the remaining middleware and gunicorn's own "
+        "per-request parsing), or a server with a C HTTP parser; a second core doubles it"
+    ),
+    "loop": (
+        "what would close it: the publish step is one Redis MSET of five values, the count one "
+        "indexed query; what remains is round trips, so a Redis pipeline shared by both steps "
+        "and a MariaDB on the same host or socket"
+    ),
+    "daily": "what would close it: a smaller re-check window (VISITOR_ROLLUP_RECHECK_DAYS)",
+    "cold": (
+        "what would close it: keep the rollup (it survives restarts when Redis persists); "
+        "a cold series then only counts today"
+    ),
+}
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _check(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _gap(actual: float, target: float, *, higher_is_better: bool) -> str:
+    if higher_is_better:
+        return f"{actual / target:.0%} of target" if actual < target else "met"
+    return f"{actual / target:.1f}x the target" if actual > target else "met"
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(target, measured, verdict, note) rows."""
+    rows: list[tuple[str, str, str, str]] = []
+    for item in results.get("http", []):
+        if not item["server"].startswith("1 sync"):
+            continue
+        ok = item["rps"] >= 4000 and item["p99_ms"] <= 25
+        note = "" if ok else HINTS["http"]
+        rows.append(
+            (
+                f"warm `/{item['endpoint']}` >= 4,000 req/s, p99 <= 25 ms (1 core, 32 conn.)",
+                f"{_fmt(item['rps'], 0)} req/s ({_gap(item['rps'], 4000, higher_is_better=True)}), "
+                f"p99 {_fmt(item['p99_ms'])} ms",
+                _check(ok),
+                note,
+            )
+        )
+    for item in results.get("loop", []):
+        if item["layer"] != "raw" or item["mode"] == "incremental":
+            continue
+        ok = item["median_ms"] <= 4
+        rows.append(
+            (
+                f"loop cycle, {item['mode']}, raw: median <= 4 ms "
+                f"(issue 3: < {10 if item['mode'] == 'delta' else 20} ms)",
+                f"{_fmt(item['median_ms'], 2)} ms "
+                f"({_gap(item['median_ms'], 4, higher_is_better=False)})",
+                _check(ok),
+                "" if ok else HINTS["loop"],
+            )
+        )
+    daily = results.get("daily")
+    if daily:
+        ok = daily["speedup"] >= 50
+        rows.append(
+            (
+                "daily job >= 50x faster than the full GROUP BY",
+                f"{_fmt(daily['speedup'], 0)}x ({_fmt(daily['job_median_ms'])} ms vs "
+                f"{_fmt(daily['full_scan_median_ms'], 0)} ms)",
+                _check(ok),
+                "" if ok else HINTS["daily"],
+            )
+        )
+    cold = results.get("cold")
+    if cold:
+        worst = max(cold["cold_series_with_rollup_ms"].values())
+        ok = worst <= 100
+        rows.append(
+            (
+                "cold series with the rollup kept <= 100 ms",
+                f"slowest {_fmt(worst)} ms",
+                _check(ok),
+                "" if ok else HINTS["cold"],
+            )
+        )
+    load = results.get("load")
+    if load:
+        levels = load["levels"]
+        errors = sum(level["errors"] for level in levels)
+        qps = [level["db_queries_per_s"] for level in levels]
+        flat = max(qps) - min(qps) <= max(2.0, load["baseline_db_queries_per_s"] * 0.5 + 2)
+        rows.append(
+            (
+                "pollers: zero errors, DB queries/s flat as clients grow",
+                f"{errors} errors; {', '.join(_fmt(q) for q in qps)} q/s at "
+                f"{', '.join(str(level['clients']) for level in levels)} clients "
+                f"(idle: {_fmt(load['baseline_db_queries_per_s'])} q/s)",
+                _check(errors == 0 and flat),
+                "",
+            )
+        )
+    return rows
+
+
+def markdown(results: dict[str, Any], config: BenchConfig) -> str:
+    m = results["machine"]
+    d = results["dataset"]
+    out: list[str] = []
+    add = out.append
+    title = (
+        "Benchmarks (smoke run: tiny table, figures meaningless)" if config.smoke else "Benchmarks"
+    )
+    add(f"# {title}\n")
+    add(
+        "Generated by `python -m bench` (`make bench`) from `bench/`; every number below comes "
+        f"from one run started {results['started']} ({_fmt(results['seconds'], 0)} s).\n"
+    )
+    add(f"Command: `{results['command']}`  \n")
+    add(
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, Linux {m['kernel']}. "
+        f"Python {m['python']}, Django {m['django']}, DRF {m['djangorestframework']}, "
+        f"gunicorn {m['gunicorn']}, mysqlclient {m['mysqlclient']}, redis-py {m['redis-py']}; "
+        f"MariaDB {m['mariadb']} (buffer pool {m['innodb_buffer_pool']}), Redis {m['redis']}, "
+        f"wrk {m['wrk']}.  \n"
+    )
+    add(
+        f"Data: `visitor_count` in MariaDB database `{results['db_name']}`, {d['rows']:,} rows "
+        f"from {d['first']} to {d['last']} ({d['today_rows']:,} today); "
+        + (
+            f"loaded by this run in {_fmt(d['load_seconds'], 0)} s with `{d['command']}`."
+            if d["loaded_now"]
+            else f"reused (load it with `{d['command']}`)."
+        )
+        + f" Redis: `{results['redis_url']}` (flushed by the run).\n"
+    )
+    add(
+        "The machine is shared (2 cores, other work running), so figures are noisy: medians "
+        "and ratios within this one run are what to compare.\n"
+    )
+    if results.get("chart"):
+        add(f"![benchmarks]({Path(results['chart']).name})\n")
+    else:
+        add("(No chart: matplotlib is not installed; `pip install -e '.[bench]'`.)\n")
+
+    add("## Targets\n")
+    add("| target | measured | verdict | note |\n|---|---|---|---|")
+    for row in targets(results):
+        add("| " + " | ".join(row) + " |")
+    add("")
+    add("The old Fastify service on a machine of this kind, for comparison:\n")
+    add("| what (old service) | figure |\n|---|---|")
+    for what, figure in OLD_SERVICE:
+        add(f"| {what} | {figure} |")
+    add("")
+
+    if "loop" in results:
+        add("## Sync loop cycle (`visitors.sync.Cycle.run`, warm rollup)\n")
+        add(
+            f"{results['loop'][0]['cycles']} cycles back to back per mode and DB layer after "
+            "3 warm-up cycles; one cycle = rollup stamp check + today's count + publishing "
+            "the five payloads (one Redis MSET). `first` is the first cycle of a fresh "
+            "process (the delta baseline / incremental reconcile). Delta and incremental "
+            "reconcile every 60 s, i.e. not within these runs.\n"
+        )
+        add("| layer | mode | median ms | p90 ms | max ms | first ms | steps (median ms) |")
+        add("|---|---|---|---|---|---|---|")
+        for r in results["loop"]:
+            steps = ", ".join(f"{k} {_fmt(v, 2)}" for k, v in r["steps_median_ms"].items())
+            add(
+                f"| {r['layer']} | {r['mode']} | {_fmt(r['median_ms'], 2)} | "
+                f"{_fmt(r['p90_ms'], 2)} | {_fmt(r['max_ms'], 2)} | {_fmt(r['first_ms'], 1)} | "
+                f"{steps} |"
+            )
+        add("")
+
+    if "daily" in results:
+        r = results["daily"]
+        add("## Daily job vs a full five-year GROUP BY (same run)\n")
+        add(
+            f"- daily job (`visitors.sync.warm_aggregates`: rollup kept, re-count of the last "
+            f"{r['recheck_days']} days, publish): median **{_fmt(r['job_median_ms'])} ms** "
+            f"over {len(r['job_runs_ms'])} runs"
+        )
+        add(
+            f"- full GROUP BY YEAR over five years (what the old service ran for `/yearly`): "
+            f"median **{_fmt(r['full_scan_median_ms'], 0)} ms** over "
+            f"{len(r['full_scan_runs_ms'])} runs"
+        )
+        add(f"- ratio: **{_fmt(r['speedup'], 0)}x**")
+        add(
+            f"- filling the whole rollup once (empty Redis, one grouped pass by day): "
+            f"{_fmt(r['rollup_fill_ms'], 0)} ms\n"
+        )
+
+    if "cold" in results:
+        r = results["cold"]
+        add("## Cold start\n")
+        add(
+            f"- empty Redis to a full `/summary` (`visitors.payloads.summary`: one grouped pass "
+            f"fills the rollup, then today's count): **{_fmt(r['empty_redis_summary_ms'], 0)} ms**"
+        )
+        series = ", ".join(
+            f"{name} {_fmt(ms)} ms" for name, ms in r["cold_series_with_rollup_ms"].items()
+        )
+        add(
+            f"- cold series with the rollup kept (series, today and summary keys deleted): {series}"
+        )
+        add(
+            f"- cold `/summary` with the rollup kept: {_fmt(r['cold_summary_with_rollup_ms'])} ms\n"
+        )
+
+    if "http" in results:
+        add("## Warm HTTP (gunicorn, cache warm)\n")
+        add(
+            f"wrk with {config.connections} connections, {config.wrk_duration} s per run, "
+            f"median of {config.wrk_runs} runs; the server pinned with `taskset -c "
+            f"{config.server_cpu}` and wrk with `taskset -c {config.client_cpu}` (the "
+            "2-worker layout uses both cores and leaves wrk unpinned).\n"
+        )
+        add("| server | endpoint | req/s | p50 ms | p99 ms | errors | command |")
+        add("|---|---|---|---|---|---|---|")
+        for r in results["http"]:
+            add(
+                f"| {r['server']} | `/{r['endpoint']}` | {_fmt(r['rps'], 0)} | "
+                f"{_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | {r['errors']} | "
+                f"`{r['command']}` |"
+            )
+        add("")
+
+    if "load" in results:
+        r = results["load"]
+        add("## Pollers on `/summary` with the sync loop running\n")
+        add(
+            f"`{r['server']}` (`{r['command']}`), `manage.py runsyncloop` running (default "
+            f"interval), wrk for {r['duration_s']} s per level. DB queries/s are MariaDB "
+            "`Com_select` deltas over the window: a server-wide counter, so other work on "
+            f"this shared server shows up too; idle (loop only): "
+            f"{_fmt(r['baseline_db_queries_per_s'])} q/s.\n"
+        )
+        add(
+            "| clients | req/s | p50 ms | p99 ms | errors | DB queries/s |\n|---|---|---|---|---|---|"
+        )
+        for level in r["levels"]:
+            add(
+                f"| {level['clients']} | {_fmt(level['rps'], 0)} | {_fmt(level['p50_ms'], 1)} | "
+                f"{_fmt(level['p99_ms'], 1)} | {level['errors']} | "
+                f"{_fmt(level['db_queries_per_s'])} |"
+            )
+        add("")
+        mem = r["memory"]
+        add("## Memory (RSS, after the poller runs)\n")
+        add(f"- gunicorn web worker: {_fmt(mem['web_worker_rss_mib'])} MiB")
+        add(f"- gunicorn master: {_fmt(mem['web_master_rss_mib'])} MiB")
+        add(f"- `runsyncloop`: {_fmt(mem['loop_rss_mib'])} MiB\n")
+    return "\n".join(out) + "\n"
+
+
+def chart(results: dict[str, Any], path: Path) -> str | None:
+    """Four panels: loop cycles, daily job vs scan, warm HTTP, pollers. None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    ax = axes[0][0]
+    loop = results.get("loop", [])
+    if loop:
+        labels = [f"{r['mode']}\n{r['layer']}" for r in loop]
+        ax.bar(labels, [r["median_ms"] for r in loop], label="median")
+        ax.scatter(
+            labels, [r["p90_ms"] for r in loop], color="black", marker="_", s=300, label="p90"
+        )
+        ax.axhline(4, color="red", linestyle="--", label="target 4 ms")
+        ax.set_ylabel("ms per cycle")
+        ax.legend()
+    ax.set_title("sync loop cycle")
+    ax = axes[0][1]
+    daily = results.get("daily")
+    if daily:
+        ax.bar(
+            ["daily job", "rollup fill\n(once)", "full GROUP BY\n5 years"],
+            [daily["job_median_ms"], daily["rollup_fill_ms"], daily["full_scan_median_ms"]],
+            color=["tab:green", "tab:orange", "tab:red"],
+        )
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (log)")
+    ax.set_title(f"daily job vs full scan ({daily['speedup']:.0f}x)" if daily else "daily job")
+    ax = axes[1][0]
+    http = results.get("http", [])
+    if http:
+        labels = [
+            f"{r['endpoint']}\n{r['server'].split(',')[0]}\n{r['server'].split(',')[1]}"
+            for r in http
+        ]
+        ax.bar(labels, [r["rps"] for r in http])
+        ax.axhline(4000, color="red", linestyle="--", label="target 4,000 req/s (1 core)")
+        ax.set_ylabel("req/s (32 connections)")
+        ax.tick_params(axis="x", labelsize=7)
+        ax.legend()
+    ax.set_title("warm HTTP")
+    ax = axes[1][1]
+    load = results.get("load")
+    if load:
+        clients = [level["clients"] for level in load["levels"]]
+        ax.plot(
+            clients,
+            [level["db_queries_per_s"] for level in load["levels"]],
+            "o-",
+            label="DB queries/s",
+        )
+        ax.plot(clients, [level["p99_ms"] for level in load["levels"]], "s--", label="p99 ms")
+        ax.set_xlabel("concurrent pollers on /summary")
+        ax.legend()
+    ax.set_title("pollers with the loop running")
+    fig.suptitle(
+        f"{results['machine']['nproc']} CPUs {results['machine']['cpu']}, "
+        f"{results['dataset']['rows']:,} rows, {results['started']}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,64 @@
+"""Runs the sections in order and writes the report; each section is independent."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench import dataset
+from bench.config import BenchConfig
+
+
+def setup_django(config: BenchConfig) -> None:
+    os.environ.update(config.environment())
+    import django
+
+    django.setup()
+
+
+def run(config: BenchConfig) -> Path:
+    dataset.create_database(config)
+    setup_django(config)
+    from bench import engine, http, machine, report
+
+    results: dict[str, Any] = {
+        "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": config.command(),
+        "smoke": config.smoke,
+        "db_name": config.db_name,
+        "redis_url": config.redis_url,
+    }
+    started = time.monotonic()
+    results["machine"] = machine.describe()
+    data = dataset.ensure(config)
+    results["dataset"] = {
+        "rows": data.rows,
+        "first": str(data.first),
+        "last": str(data.last),
+        "today_rows": data.today_rows,
+        "loaded_now": data.loaded,
+        "load_seconds": data.load_seconds,
+        "command": data.command,
+    }
+    sections = {
+        "loop": lambda: engine.loop_cycles(config),
+        "daily": lambda: engine.daily_job(config),
+        "cold": lambda: engine.cold_start(config),
+        "http": lambda: http.warm_http(config),
+        "load": lambda: http.pollers(config),
+    }
+    for name, measure in sections.items():
+        if name in config.sections:
+            results[name] = measure()
+    results["seconds"] = time.monotonic() - started
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    raw = config.out_dir / ("benchmarks-smoke.json" if config.smoke else "benchmarks.json")
+    raw.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    results["chart"] = report.chart(results, config.chart_path)
+    path = config.report_path
+    path.write_text(report.markdown(results, config))
+    return path

@@ -1,0 +1,82 @@
+"""The benchmark harness works end to end: ``python -m bench --smoke`` on a tiny table.
+
+It runs in a subprocess against its own MariaDB database and this run's Redis database and
+must write its report (and raw results) to the directory given, never to ``docs/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import MySQLdb
+import pytest
+
+from bench.config import DOCS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def smoke_db_name():
+    name = os.environ.get("TEST_DB_NAME", "test_library_dashboard") + "_bench_smoke"
+    yield name
+    connection = MySQLdb.connect(
+        host=os.environ.get("TEST_DB_HOST", "127.0.0.1"),
+        port=int(os.environ.get("TEST_DB_PORT", "3306")),
+        user=os.environ.get("TEST_DB_USER", "root"),
+        passwd=os.environ.get("TEST_DB_PASSWORD", ""),
+    )
+    try:
+        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
+    docs_before = {p: p.stat().st_mtime for p in DOCS.glob("*")} if DOCS.exists() else {}
+    env = {
+        **os.environ,
+        "BENCH_DB_HOST": os.environ.get("TEST_DB_HOST", "127.0.0.1"),
+        "BENCH_DB_PORT": os.environ.get("TEST_DB_PORT", "3306"),
+        "BENCH_DB_USER": os.environ.get("TEST_DB_USER", "root"),
+        "BENCH_DB_PASSWORD": os.environ.get("TEST_DB_PASSWORD", ""),
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)),
+            *("--db-name", smoke_db_name, "--redis-url", redis_url),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert report.startswith("# Benchmarks (smoke run")
+    for heading in ("## Targets", "## Sync loop cycle", "## Daily job", "## Cold start"):
+        assert heading in report
+    assert "## Warm HTTP" in report and "## Pollers" in report and "## Memory" in report
+    assert "Machine: " in report and "python -m bench --smoke" in report
+
+    results = json.loads((tmp_path / "benchmarks-smoke.json").read_text())
+    assert results["dataset"]["rows"] == 3000
+    assert {(r["layer"], r["mode"]) for r in results["loop"]} == {
+        (layer, mode) for layer in ("raw", "orm") for mode in ("direct", "delta", "incremental")
+    }
+    assert all(r["median_ms"] > 0 for r in results["loop"])
+    assert all(item["rps"] > 0 and item["errors"] == 0 for item in results["http"])
+    assert all(level["errors"] == 0 for level in results["load"]["levels"])
+    assert results["load"]["memory"]["web_worker_rss_mib"] > 10
+
+    docs_after = {p: p.stat().st_mtime for p in DOCS.glob("*")} if DOCS.exists() else {}
+    assert docs_after == docs_before, "the smoke run must not touch docs/"
