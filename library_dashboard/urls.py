@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
+from visitors.dashboard import dashboard_view
+
 admin.site.site_header = "Library Dashboard administration"
 admin.site.site_title = "Library Dashboard admin"
 admin.site.index_title = "Visitor data"
@@ -11,4 +13,5 @@ urlpatterns = [
     path("docs/json", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
+    path("", dashboard_view, name="dashboard"),
 ]
