@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "visitors.middleware.RequestMetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -213,7 +214,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "TAGS": [{"name": "Visitors", "description": "Visitor counts and series."}],
+    "TAGS": [
+        {"name": "Visitors", "description": "Visitor counts and series."},
+        {"name": "Operations", "description": "Health of the service, for probes and ops."},
+    ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "visitors.api.schema.strip_trailing_slashes",
@@ -232,6 +236,14 @@ STORAGES = {
 # --- dashboard ------------------------------------------------------------------------
 # How often the dashboard page at / polls /api/visitors/summary.
 DASHBOARD_POLL_MS = env.int("DASHBOARD_POLL_MS", 5000, minimum=250)
+
+# --- operations -----------------------------------------------------------------------
+# /metrics: prometheus_client's multiprocess mode. Every gunicorn worker and the sync loop
+# write their samples to files here; /metrics sums them. prometheus_client reads this
+# variable itself (at import), so it is exported back to the environment.
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 
 LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
 LOGGING = {

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
+from visitors.api.ops import HealthView, metrics
 from visitors.dashboard import dashboard_view
 
 admin.site.site_header = "Library Dashboard administration"
@@ -13,5 +14,7 @@ urlpatterns = [
     path("docs/json", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
+    path("health", HealthView.as_view(), name="health"),
+    path("metrics", metrics, name="metrics"),
     path("", dashboard_view, name="dashboard"),
 ]

@@ -5,7 +5,10 @@ TEST_DB_NAME (the test database pytest-django creates and drops) and TEST_REDIS_
 Redis database the tests flush). A developer's ``.env`` is not read.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.update(
     {
@@ -22,6 +25,12 @@ os.environ.update(
         "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
     }
 )
+# /metrics sums every process writing to this directory: one per test run (inherited by the
+# processes it starts), so parallel runs and stale files do not leak into the numbers.
+if not os.environ.get("TEST_PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["TEST_PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ld-prometheus-")
+    atexit.register(shutil.rmtree, os.environ["TEST_PROMETHEUS_MULTIPROC_DIR"], True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ["TEST_PROMETHEUS_MULTIPROC_DIR"]
 for name in ("USE_ORM", "TODAY_COUNT_MODE", "DJANGO_DATABASE_URL", "VISITOR_SLOW_CRON"):
     os.environ.pop(name, None)
 

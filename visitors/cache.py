@@ -15,6 +15,8 @@ from typing import Any, Literal, TypeVar
 
 from django.core.cache import cache
 
+from visitors import instruments
+
 logger = logging.getLogger(__name__)
 
 TODAY_KEY = "visitors:today:count"
@@ -112,6 +114,7 @@ def _always(value: Any) -> bool:
     return True
 
 
+@instruments.counted_lookups
 def get_or_compute(
     key: str,
     compute: Callable[[], T],

@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-from visitors import cache, payloads, rollup
+from visitors import cache, instruments, payloads, rollup
 from visitors.clock import local_now
 from visitors.locks import LeaderLock, leader_lock
 from visitors.queries import VisitorQueries, get_queries
@@ -253,6 +253,7 @@ class SyncLoop:
         if report is not None:
             beat.update(asdict(report))
         cache.safe("set", cache.HEARTBEAT_KEY, beat, None)
+        instruments.record_cycle(report=report, error=error, last_success=self.last_success)
 
     # -- the whole loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> bool:

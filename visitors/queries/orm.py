@@ -8,6 +8,7 @@ from django.db.models import Count, Max, QuerySet
 from django.db.models.functions import TruncDate
 
 from visitors.clock import aware_day_start
+from visitors.instruments import timed_question
 from visitors.models import Visitor
 from visitors.routers import VISITORS_DB
 
@@ -21,9 +22,11 @@ class OrmQueries:
             checkin_date__gte=aware_day_start(start), checkin_date__lt=aware_day_start(end)
         )
 
+    @timed_question("orm")
     def count(self, *, start: date, end: date) -> int:
         return self._range(start, end).count()
 
+    @timed_question("orm")
     def count_after_id(self, *, start: date, end: date, after_id: int) -> tuple[int, int]:
         result = (
             self._range(start, end)
@@ -32,6 +35,7 @@ class OrmQueries:
         )
         return result["n"], result["top"] if result["top"] is not None else after_id
 
+    @timed_question("orm")
     def daily_counts(self, *, start: date, end: date) -> dict[date, int]:
         rows = (
             self._range(start, end)

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import connections
 
 from visitors.clock import day_start
+from visitors.instruments import timed_question
 from visitors.models import Visitor
 from visitors.routers import VISITORS_DB
 
@@ -28,10 +29,12 @@ class RawQueries:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
+    @timed_question("raw")
     def count(self, *, start: date, end: date) -> int:
         rows = self._fetch(f"SELECT COUNT(*) {self._range}", [day_start(start), day_start(end)])
         return int(rows[0][0])
 
+    @timed_question("raw")
     def count_after_id(self, *, start: date, end: date, after_id: int) -> tuple[int, int]:
         rows = self._fetch(
             f"SELECT COUNT(*), MAX(visitor_id) {self._range} AND visitor_id > %s",
@@ -40,6 +43,7 @@ class RawQueries:
         count, top = rows[0]
         return int(count), int(top) if top is not None else after_id
 
+    @timed_question("raw")
     def daily_counts(self, *, start: date, end: date) -> dict[date, int]:
         rows = self._fetch(
             f"SELECT DATE(checkin_date) AS day, COUNT(*) {self._range} GROUP BY DATE(checkin_date)",

@@ -1,0 +1,108 @@
+"""Operations endpoints: ``/health`` (in the API schema) and ``/metrics`` (Prometheus, not)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client.exposition import choose_encoder
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from visitors import health
+
+
+class HealthDatabaseSerializer(serializers.Serializer):
+    reachable = serializers.BooleanField()
+    vendor = serializers.CharField(help_text="mysql, or sqlite on the embedded default.")
+    latency_ms = serializers.FloatField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class HealthCacheSerializer(serializers.Serializer):
+    reachable = serializers.BooleanField()
+    backend = serializers.CharField(help_text="redis, or database on the embedded default.")
+    latency_ms = serializers.FloatField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class HealthLoopSerializer(serializers.Serializer):
+    fresh = serializers.BooleanField(help_text="A heartbeat came within stale_after_s.")
+    stale_after_s = serializers.FloatField()
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_age_s = serializers.FloatField(allow_null=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_success_age_s = serializers.FloatField(allow_null=True)
+    leader = serializers.CharField(allow_null=True, help_text="host:pid of the loop leader.")
+    leader_lock_held = serializers.BooleanField(allow_null=True)
+    mode = serializers.CharField(allow_null=True)
+    db_layer = serializers.CharField(allow_null=True)
+    interval_ms = serializers.IntegerField(allow_null=True)
+    cycle = serializers.IntegerField(allow_null=True)
+    count = serializers.IntegerField(allow_null=True, help_text="Today's count, last cycle.")
+    cycle_ms = serializers.FloatField(allow_null=True, help_text="Last cycle's duration.")
+    steps_ms = serializers.DictField(child=serializers.FloatField(), allow_null=True)
+    error = serializers.CharField(allow_null=True, help_text="Last cycle's error, if it failed.")
+
+
+class HealthKeySerializer(serializers.Serializer):
+    present = serializers.BooleanField()
+    ttl_s = serializers.IntegerField(allow_null=True, help_text="null: no expiry or unknown.")
+    ttl_known = serializers.BooleanField(help_text="False on the database cache backend.")
+    idle_s = serializers.IntegerField(allow_null=True, help_text="Redis OBJECT IDLETIME.")
+    age_s = serializers.FloatField(allow_null=True)
+    age_from = serializers.ChoiceField(
+        choices=["heartbeat", "idletime", "unknown"],
+        help_text="heartbeat: the loop's last successful cycle wrote it (upper bound); "
+        "idletime: seconds since its last read or write (lower bound).",
+    )
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    reasons = serializers.ListField(child=serializers.CharField())
+    checked_at = serializers.DateTimeField()
+    database = HealthDatabaseSerializer()
+    cache = HealthCacheSerializer()
+    loop = HealthLoopSerializer()
+    keys = serializers.DictField(child=HealthKeySerializer(), help_text="Per cache key.")
+
+
+class HealthView(APIView):
+    """Can this instance serve the dashboard, and how fresh are its numbers?"""
+
+    @extend_schema(
+        tags=["Operations"],
+        summary="Service health (for load balancers and monitoring)",
+        description=(
+            "`ok`: database and cache reachable, sync loop running, every served value cached. "
+            "`degraded`: requests can still be served (see `reasons`). "
+            "`down`: neither the database nor the cache can serve a request. "
+            "The database ping is reused for up to a second, so probing every second is cheap."
+        ),
+        responses={
+            200: OpenApiResponse(HealthSerializer, description="ok or degraded: serving."),
+            503: OpenApiResponse(HealthSerializer, description="down: cannot serve."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        report = health.check()
+        return Response(
+            report.as_dict(),
+            status=503 if report.status == "down" else 200,
+            headers={"Cache-Control": "no-store"},
+        )
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format, summed over every process sharing PROMETHEUS_MULTIPROC_DIR."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(settings.PROMETHEUS_MULTIPROC_DIR))
+    # Prometheus' own negotiation: OpenMetrics when the scraper asks for it, else text 0.0.4.
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encode(registry), content_type=content_type)

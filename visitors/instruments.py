@@ -1,0 +1,131 @@
+"""Prometheus instruments (served at ``/metrics``) and the one-line helpers that record them.
+
+Every process (each gunicorn worker, the sync loop) writes its samples to files in
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode); ``/metrics`` sums them.
+Gauges written by the loop keep the most recent value across processes, so a standby that
+takes over continues the same series.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from prometheus_client import Counter, Gauge, Histogram
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Cache hits are well under a millisecond; a cold computation can take seconds.
+FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+HTTP_REQUESTS = Counter(
+    "visitors_http_requests",
+    "HTTP requests served, per endpoint (URL name), method and status code.",
+    ["endpoint", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "visitors_http_request_duration_seconds",
+    "Time from the request entering Django's middleware to the response, per endpoint.",
+    ["endpoint", "method"],
+    buckets=FAST_BUCKETS,
+)
+CACHE_LOOKUPS = Counter(
+    "visitors_cache_lookups",
+    "Served-value lookups per cache key: result=hit (from the cache) or miss (computed).",
+    ["key", "result"],
+)
+DB_QUERY_SECONDS = Histogram(
+    "visitors_db_query_duration_seconds",
+    "Time of each question asked of the visitor table, per question and DB layer.",
+    ["question", "layer"],
+    buckets=FAST_BUCKETS,
+)
+SYNC_CYCLE_SECONDS = Histogram(
+    "visitors_sync_cycle_duration_seconds",
+    "Duration of successful sync-loop cycles.",
+    buckets=FAST_BUCKETS,
+)
+SYNC_CYCLES = Counter(
+    "visitors_sync_cycles",
+    "Sync-loop cycles run by the leader, per outcome (ok or error).",
+    ["outcome"],
+)
+SYNC_LAST_CYCLE_SECONDS = Gauge(
+    "visitors_sync_last_cycle_duration_seconds",
+    "Duration of the last successful sync-loop cycle.",
+    multiprocess_mode="mostrecent",
+)
+SYNC_LAST_SUCCESS = Gauge(
+    "visitors_sync_last_success_timestamp_seconds",
+    "Unix time of the last successful sync-loop cycle.",
+    multiprocess_mode="mostrecent",
+)
+TODAY_COUNT = Gauge(
+    "visitors_today_count",
+    "Today's visitor count (library-local day), as last published by the sync loop.",
+    multiprocess_mode="mostrecent",
+)
+
+
+def record_request(*, endpoint: str, method: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(endpoint, method, str(status)).inc()
+    HTTP_LATENCY.labels(endpoint, method).observe(seconds)
+
+
+def counted_lookups(
+    get_or_compute: Callable[P, tuple[T, str]],
+) -> Callable[P, tuple[T, str]]:
+    """Decorate ``get_or_compute(key, ...)``: count a hit when it served from the cache."""
+
+    @functools.wraps(get_or_compute)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> tuple[T, str]:
+        value, source = get_or_compute(*args, **kwargs)
+        key = args[0] if args else kwargs["key"]
+        CACHE_LOOKUPS.labels(key, "hit" if source == "cache" else "miss").inc()
+        return value, source
+
+    return wrapper
+
+
+@contextmanager
+def timed_query(question: str, layer: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        DB_QUERY_SECONDS.labels(question, layer).observe(time.perf_counter() - start)
+
+
+def timed_question(layer: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Decorate a query method: its name is the question, ``layer`` is raw or orm."""
+
+    def decorate(method: Callable[P, T]) -> Callable[P, T]:
+        question = method.__name__
+
+        @functools.wraps(method)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            with timed_query(question, layer):
+                return method(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def record_cycle(*, report: Any | None, error: str | None, last_success: datetime | None) -> None:
+    """One sync-loop cycle ended (``report`` is its CycleReport, absent on failure)."""
+    if error is not None or report is None:
+        SYNC_CYCLES.labels("error").inc()
+        return
+    SYNC_CYCLES.labels("ok").inc()
+    seconds = report.total_ms / 1000
+    SYNC_CYCLE_SECONDS.observe(seconds)
+    SYNC_LAST_CYCLE_SECONDS.set(seconds)
+    TODAY_COUNT.set(report.count)
+    if last_success is not None:
+        SYNC_LAST_SUCCESS.set(last_success.timestamp())
