@@ -37,8 +37,8 @@ demo-data: migrate
 
 # API + docs + dashboard (gunicorn) and the sync loop, side by side (Procfile).
 run: migrate demo-data
-	@echo "== dashboard http://localhost:$${PORT:-3000}/  docs /docs  admin /admin/ (make superuser)"
-	$(VENV)/bin/honcho start --port $${PORT:-3000}
+	@echo "== dashboard on http://localhost:<PORT in .env, 3000>/ , docs at /docs, admin at /admin/ (make superuser)"
+	$(VENV)/bin/honcho start
 
 superuser: migrate
 	$(PY) manage.py createsuperuser
