@@ -7,7 +7,8 @@ library's calendar, and hold a zero wherever nobody came.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TypedDict
 
@@ -50,27 +51,61 @@ def history_start(today: date) -> date:
     return date(years(today)[0], 1, 1)
 
 
-def _with_today(
-    closed: Mapping[date, int], today: date, today_count: int
-) -> Iterable[tuple[date, int]]:
-    yield from ((day, count) for day, count in closed.items() if day < today)
-    yield today, today_count
+@dataclass(frozen=True)
+class ClosedTotals:
+    """Closed-day counts (days before ``today``) pre-summed by month and by year.
+
+    Built once per rollup change, so each sync cycle only adds today's count.
+    """
+
+    today: date
+    days: Mapping[date, int]
+    months: Mapping[tuple[int, int], int]
+    years: Mapping[int, int]
 
 
-def weekly(*, today: date, closed: Mapping[date, int], today_count: int) -> list[DayTotal]:
-    counts = dict(_with_today(closed, today, today_count))
-    return [{"date": day.isoformat(), "total": counts.get(day, 0)} for day in week_days(today)]
+def closed_totals(closed: Mapping[date, int] | ClosedTotals, today: date) -> ClosedTotals:
+    if isinstance(closed, ClosedTotals) and closed.today == today:
+        return closed
+    days = closed.days if isinstance(closed, ClosedTotals) else closed
+    kept = {day: count for day, count in days.items() if day < today}
+    months: Counter[tuple[int, int]] = Counter()
+    years: Counter[int] = Counter()
+    for day, count in kept.items():
+        months[(day.year, day.month)] += count
+        years[day.year] += count
+    return ClosedTotals(today, kept, months, years)
 
 
-def monthly(*, today: date, closed: Mapping[date, int], today_count: int) -> list[MonthTotal]:
-    totals: Counter[tuple[int, int]] = Counter()
-    for day, count in _with_today(closed, today, today_count):
-        totals[(day.year, day.month)] += count
-    return [{"month": f"{y:04d}-{m:02d}", "total": totals[(y, m)]} for y, m in months(today)]
+Closed = Mapping[date, int] | ClosedTotals
 
 
-def yearly(*, today: date, closed: Mapping[date, int], today_count: int) -> list[YearTotal]:
-    totals: Counter[int] = Counter()
-    for day, count in _with_today(closed, today, today_count):
-        totals[day.year] += count
-    return [{"year": year, "total": totals[year]} for year in years(today)]
+def weekly(*, today: date, closed: Closed, today_count: int) -> list[DayTotal]:
+    totals = closed_totals(closed, today)
+    return [
+        {"date": day.isoformat(), "total": today_count if day == today else totals.days.get(day, 0)}
+        for day in week_days(today)
+    ]
+
+
+def monthly(*, today: date, closed: Closed, today_count: int) -> list[MonthTotal]:
+    totals = closed_totals(closed, today)
+    current = (today.year, today.month)
+    return [
+        {
+            "month": f"{y:04d}-{m:02d}",
+            "total": totals.months.get((y, m), 0) + (today_count if (y, m) == current else 0),
+        }
+        for y, m in months(today)
+    ]
+
+
+def yearly(*, today: date, closed: Closed, today_count: int) -> list[YearTotal]:
+    totals = closed_totals(closed, today)
+    return [
+        {
+            "year": year,
+            "total": totals.years.get(year, 0) + (today_count if year == today.year else 0),
+        }
+        for year in years(today)
+    ]

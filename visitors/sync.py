@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-from visitors import cache, instruments, payloads, rollup
+from visitors import cache, instruments, metrics, payloads, rollup
 from visitors.clock import local_now
 from visitors.locks import LeaderLock, leader_lock
 from visitors.queries import VisitorQueries, get_queries
@@ -117,7 +117,7 @@ class Cycle:
         self.counter = counter
         self.queries = queries
         self.monotonic = monotonic
-        self.closed: rollup.Rollup = {}
+        self.closed: metrics.ClosedTotals | None = None
         self._closed_for: tuple[date, str | None] | None = None
         self.number = 0
 
@@ -132,7 +132,8 @@ class Cycle:
         current = rollup.stamp()
         if self._closed_for == (today, current):
             return
-        self.closed, _ = rollup.update(today=today, queries=self.queries)
+        days, _ = rollup.update(today=today, queries=self.queries)
+        self.closed = metrics.closed_totals(days, today)
         self._closed_for = (today, rollup.stamp())
 
     def run(self, *, now: datetime, key_ttl: int) -> CycleReport:
