@@ -97,6 +97,19 @@ def test_nothing_before_opening_except_the_night_room_today():
     assert {row[3] for row in today} == {seeding.NIGHT_ROOM}
 
 
+def test_min_today_puts_rows_on_today_even_just_after_midnight():
+    just_after_midnight = datetime(2026, 3, 31, 0, 20, 0)
+    rows = _all_rows(
+        seeding.generate_rows(rows=2_000, days=400, seed=2, now=just_after_midnight, min_today=25)
+    )
+    today = [row for row in rows if row[4].startswith("2026-03-31")]
+    assert len(rows) == 2_000
+    assert len(today) == 25
+    assert all(row[4] <= "2026-03-31 00:20:00" for row in today)
+    plain = _all_rows(seeding.generate_rows(rows=2_000, days=400, seed=2, now=just_after_midnight))
+    assert sum(row[4].startswith("2026-03-31") for row in plain) < 25
+
+
 def test_demo_days_cover_five_calendar_years():
     assert seeding.demo_days(date(2026, 3, 31)) == (date(2026, 3, 31) - date(2022, 1, 1)).days + 1
 
@@ -191,7 +204,7 @@ def test_demo_loads_five_years_into_an_empty_sqlite_table_once(empty_tables):
         rows = _table_rows("visitors_sqlite")
         assert len(rows) == seeding.DEMO_ROWS
         assert {row[5].year for row in rows} == {2022, 2023, 2024, 2025, 2026}
-        assert any(row[5].date() == NOW.date() for row in rows)
+        assert sum(row[5].date() == NOW.date() for row in rows) >= seeding.DEMO_MIN_TODAY
         assert max(row[5] for row in rows) <= NOW
 
         assert "skipped" in _command("--demo", "--database", "visitors_sqlite")

@@ -41,6 +41,7 @@ MYSQL_STATEMENT_BYTES = 4 * 1024 * 1024
 
 DEMO_ROWS = 20_000
 DEMO_SEED = 2024
+DEMO_MIN_TODAY = 25
 
 # (code, name, weight): member ids start with the code, so prefix search finds a faculty.
 INSTITUTIONS = [
@@ -239,10 +240,20 @@ def _day_rows(
 
 
 def generate_rows(
-    *, rows: int, days: int, seed: int, now: datetime, chunk_rows: int = CHUNK_ROWS
+    *,
+    rows: int,
+    days: int,
+    seed: int,
+    now: datetime,
+    min_today: int = 0,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> Iterator[list[Row]]:
     """``rows`` synthetic check-ins over the ``days`` local days ending at ``now`` (naive,
-    library-local), in chunks of whole days, oldest first."""
+    library-local), in chunks of whole days, oldest first.
+
+    ``min_today`` rows at least fall on today (taken from the busiest days), so a small demo
+    set still shows a live count early in the morning.
+    """
     if rows < 0 or days < 1:
         raise ValueError("rows must be >= 0 and days >= 1")
     now = now.replace(microsecond=0, tzinfo=None)
@@ -254,6 +265,9 @@ def generate_rows(
     day_weights = [sum(day_slot_weights(day)) * rng.lognormvariate(0, 0.12) for day in all_days]
     day_weights[-1] *= today_elapsed
     counts = _split(rows, day_weights, rng)
+    for _ in range(min(min_today, rows) - counts[-1] if len(counts) > 1 else 0):
+        counts[max(range(len(counts) - 1), key=counts.__getitem__)] -= 1
+        counts[-1] += 1
     chunk: list[Row] = []
     for day, count in zip(all_days, counts, strict=True):
         if count:
@@ -314,6 +328,7 @@ def seed_visitors(
     now: datetime,
     using: str = VISITORS_DB,
     existing: ExistingRows = "refuse",
+    min_today: int = 0,
     progress: bool = False,
 ) -> SeedResult:
     """Create the table if absent and load synthetic rows ending at ``now``.
@@ -333,7 +348,7 @@ def seed_visitors(
 
     def tracked() -> Iterator[list[Row]]:
         nonlocal first, last
-        for chunk in generate_rows(rows=rows, days=days, seed=seed, now=now):
+        for chunk in generate_rows(rows=rows, days=days, seed=seed, now=now, min_today=min_today):
             if first is None:
                 first = datetime.fromisoformat(chunk[0][4])
             last = datetime.fromisoformat(chunk[-1][4])

@@ -85,6 +85,7 @@ class Command(BaseCommand):
             seed=seeding.DEMO_SEED,
             now=now,
             using=using,
+            min_today=seeding.DEMO_MIN_TODAY,
             progress=False,
         )
         self._report(result, using)
