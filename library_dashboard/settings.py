@@ -33,6 +33,25 @@ if not SECRET_KEY or (not DEBUG and SECRET_KEY == _INSECURE_KEY):
         "development). Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+# --- HTTPS and security headers -------------------------------------------------------
+# Made for a service behind a TLS-terminating proxy. Production (see README) sets
+# SECURE_SSL_REDIRECT=true, SECURE_HSTS_SECONDS=31536000 and, when the proxy sends it,
+# SECURE_PROXY_SSL_HEADER=true; cookies are Secure unless DEBUG.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("SECURE_PROXY_SSL_HEADER", False) else None
+)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # plain-HTTP probes from inside
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 PORT = env.int("PORT", 3000, minimum=1, maximum=65535)
 
 INSTALLED_APPS = [
@@ -128,6 +147,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache ----------------------------------------------------------------------------
 # Keys are stored verbatim (``visitors:today:count``): other programs read and write them.
 REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
+# A dead Redis must not hang requests: short socket timeouts, and after a failure the web
+# process skips Redis (and MySQL) for OUTAGE_RETRY_MS before trying it again.
+REDIS_TIMEOUT_MS = env.int("REDIS_TIMEOUT_MS", 500, minimum=50, maximum=10_000)
+VISITORS_OUTAGE_RETRY_MS = env.int("OUTAGE_RETRY_MS", 2000, minimum=100, maximum=60_000)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -136,8 +159,8 @@ if REDIS_URL:
             "KEY_FUNCTION": "visitors.cache.verbatim_key",
             "OPTIONS": {
                 "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-                "SOCKET_CONNECT_TIMEOUT": 1,
-                "SOCKET_TIMEOUT": 1,
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_MS / 1000,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_MS / 1000,
             },
         }
     }
@@ -205,7 +228,17 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "visitors.api.exceptions.json_exception_handler",
+    # ``?format=`` is not special: unknown query parameters are ignored, all of them.
+    "URL_FORMAT_OVERRIDE": None,
 }
+# Optional per-client-IP rate limit for the API (e.g. 120/min), counted in the shared cache.
+API_ANON_RATE = env.rate("API_ANON_RATE")
+if API_ANON_RATE:
+    REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["visitors.api.throttling.AnonRateThrottle"]
+    REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": API_ANON_RATE}
+# Proxies in front that append to X-Forwarded-For (the client IP for the rate limit).
+REST_FRAMEWORK["NUM_PROXIES"] = env.int("API_NUM_PROXIES", 0, maximum=10)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Library Dashboard API",
     "DESCRIPTION": "Near-realtime visitor metrics for the library dashboard.",

@@ -18,3 +18,8 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("", dashboard_view, name="dashboard"),
 ]
+
+# JSON errors under /api/ (HTML elsewhere): see visitors.api.exceptions.
+handler400 = "visitors.api.exceptions.bad_request"
+handler404 = "visitors.api.exceptions.not_found"
+handler500 = "visitors.api.exceptions.server_error"

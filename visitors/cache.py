@@ -7,15 +7,19 @@ and an outside writer can ``INCRBY visitors:today:incremental 1``.
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
+from redis import exceptions as redis_exceptions
 
 from visitors import instruments
+from visitors.breaker import Breaker
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,14 @@ INCREMENTAL_KEY = "visitors:today:incremental"
 DELTA_STATE_KEY = "visitors:today:delta"
 LEADER_KEY = "visitors:sync:leader"
 HEARTBEAT_KEY = "visitors:sync:heartbeat"
+# The last good value of each served payload, kept without expiry with the time of its data:
+# served, marked stale, while the database is unreachable.
+LAST_KEY_PREFIX = "visitors:last:"
+
+
+def last_key(name: str) -> str:
+    return f"{LAST_KEY_PREFIX}{name}"
+
 
 # A request that had to compute (cold start, stopped loop) keeps its answer this long.
 FALLBACK_TTL = 60
@@ -39,6 +51,8 @@ SUMMARY_FALLBACK_TTL = 15
 COMPUTE_LOCK_TTL = 30
 COMPUTE_WAIT = 10.0
 _POLL = 0.02
+# While the cache is unreachable, how long this process reuses a value stored "without expiry".
+MEMO_UNBOUNDED_TTL = 600
 
 Source = Literal["cache", "db"]
 T = TypeVar("T")
@@ -50,14 +64,69 @@ def verbatim_key(key: str, key_prefix: str, version: int) -> str:
 
 
 class CacheUnavailable(Exception):
-    """The cache backend could not be reached."""
+    """The cache backend could not be reached (or was skipped because it just failed)."""
+
+
+class CacheCorrupt(CacheUnavailable):
+    """The key holds something that cannot be decoded: garbage bytes or a wrong Redis type."""
+
+
+def _retry_after() -> float:
+    return settings.VISITORS_OUTAGE_RETRY_MS / 1000
+
+
+# While Redis is known down, requests skip it instead of each paying a connect timeout.
+breaker = Breaker("cache (Redis)", _retry_after)
+
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    redis_exceptions.ConnectionError,
+    redis_exceptions.TimeoutError,
+    OSError,
+)
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    EOFError,
+    pickle.UnpicklingError,
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    return any(isinstance(e, _CONNECTION_ERRORS) for e in _causes(exc))
+
+
+def _is_corrupt_value(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, _DECODE_ERRORS)
+        or (isinstance(e, redis_exceptions.ResponseError) and "WRONGTYPE" in str(e))
+        for e in _causes(exc)
+    )
 
 
 def call(operation: str, *args: Any, **kwargs: Any) -> Any:
+    """Run a cache operation; raises ``CacheUnavailable`` (``CacheCorrupt`` for bad values)."""
+    if not breaker.allow():
+        raise CacheUnavailable(f"cache {operation} skipped: the cache is unreachable")
     try:
-        return getattr(cache, operation)(*args, **kwargs)
-    except Exception as exc:  # any backend error (connection, timeout, DB lock)
+        result = getattr(cache, operation)(*args, **kwargs)
+    except Exception as exc:  # any backend error (connection, timeout, DB lock, decoding)
+        if _is_corrupt_value(exc):
+            breaker.record_success()
+            raise CacheCorrupt(f"cache {operation} {args[:1]!r}: undecodable value: {exc}") from exc
+        if _is_connection_error(exc):
+            breaker.record_failure(exc)
         raise CacheUnavailable(f"cache {operation} failed: {exc}") from exc
+    breaker.record_success()
+    return result
 
 
 def safe(operation: str, *args: Any, default: Any = None, **kwargs: Any) -> Any:
@@ -65,7 +134,7 @@ def safe(operation: str, *args: Any, default: Any = None, **kwargs: Any) -> Any:
     try:
         return call(operation, *args, **kwargs)
     except CacheUnavailable as exc:
-        logger.warning("%s", exc)
+        logger.log(logging.DEBUG if breaker.is_open else logging.WARNING, "%s", exc)
         return default
 
 
@@ -87,27 +156,78 @@ def increment(key: str, delta: int) -> int:
 _warned_corrupt: set[str] = set()
 
 
-def read_valid(key: str, validate: Callable[[Any], bool]) -> Any | None:
-    """The cached value, or None when absent, unreachable or not of the expected shape."""
-    value = safe("get", key)
-    if value is None:
-        return None
-    if validate(value):
-        _warned_corrupt.discard(key)
-        return value
+def _report_corrupt(key: str, what: str) -> None:
+    """Log a corrupt key once (until it holds a good value again); it is then overwritten."""
     if key not in _warned_corrupt:
         _warned_corrupt.add(key)
-        logger.warning("cache key %s holds an unexpected value %.80r; recomputing", key, value)
-    return None
+        logger.warning("cache key %s holds %s; treating it as a miss and recomputing", key, what)
 
 
-_local_locks: dict[str, threading.Lock] = {}
-_local_locks_guard = threading.Lock()
+def _read(key: str, validate: Callable[[Any], bool]) -> tuple[Any | None, bool]:
+    """(the valid cached value or None, whether the cache answered at all)."""
+    try:
+        value = call("get", key)
+    except CacheCorrupt as exc:
+        _report_corrupt(key, f"an undecodable value ({exc.__cause__ or exc})")
+        return None, True
+    except CacheUnavailable as exc:
+        logger.log(logging.DEBUG if breaker.is_open else logging.WARNING, "%s", exc)
+        return None, False
+    if value is None:
+        return None, True
+    if validate(value):
+        _warned_corrupt.discard(key)
+        return value, True
+    _report_corrupt(key, f"an unexpected value {value!r:.80}")
+    return None, True
 
 
-def _local_lock(key: str) -> threading.Lock:
-    with _local_locks_guard:
-        return _local_locks.setdefault(key, threading.Lock())
+def read_valid(key: str, validate: Callable[[Any], bool]) -> Any | None:
+    """The cached value, or None when absent, unreachable or not of the expected shape."""
+    return _read(key, validate)[0]
+
+
+class _Memo:
+    """This process's own computed values, used only while the shared cache is unreachable."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[float, Any]] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: str) -> Any | None:
+        with self._guard:
+            expires, value = self._values.get(key, (0.0, None))
+        return value if time.monotonic() < expires else None
+
+    def put(self, key: str, value: Any, ttl: int | None) -> None:
+        lifetime = MEMO_UNBOUNDED_TTL if ttl is None else ttl
+        with self._guard:
+            self._values[key] = (time.monotonic() + lifetime, value)
+
+    def clear(self) -> None:
+        with self._guard:
+            self._values.clear()
+
+
+memo = _Memo()
+
+
+class _Flight:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: tuple[Any, Source] | None = None
+        self.error: BaseException | None = None
+
+    def wait(self) -> tuple[Any, Source]:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+_flights: dict[str, _Flight] = {}
+_flights_guard = threading.Lock()
 
 
 def _always(value: Any) -> bool:
@@ -125,41 +245,80 @@ def get_or_compute(
 ) -> tuple[T, Source]:
     """Serve ``key`` from the cache, or compute it once (per process and across processes).
 
-    ``validate`` checks the shape (a failure is logged as corruption); ``fresh`` says whether
-    a well-formed value is still usable. Concurrent callers on a miss wait for the one
-    computing instead of all hitting the database. ``ttl=None`` stores without expiry.
+    ``validate`` checks the shape (a failure is logged once as corruption, and the value is
+    overwritten); ``fresh`` says whether a well-formed value is still usable. Concurrent
+    callers in this process share one computation (its value, or its exception); other
+    processes wait on a lock in the cache. While the cache is unreachable, the value this
+    process computed is reused for ``ttl``. ``ttl=None`` stores without expiry.
     """
 
-    def cached() -> Any | None:
-        value = read_valid(key, validate)
-        return value if value is not None and fresh(value) else None
+    def usable() -> tuple[Any | None, bool]:
+        value, reachable = _read(key, validate)
+        if value is not None and fresh(value):
+            return value, reachable
+        if not reachable:
+            value = memo.get(key)
+            if value is not None and validate(value) and fresh(value):
+                return value, reachable
+        return None, reachable
 
-    value = cached()
+    value, reachable = usable()
     if value is not None:
-        return value, "cache"
-    with _local_lock(key):
-        value = cached()
-        if value is not None:
-            return value, "cache"
-        lock_key = f"{key}:lock"
-        token = uuid.uuid4().hex
+        return value, "cache" if reachable else "db"
+
+    with _flights_guard:
+        flight = _flights.get(key)
+        leader = flight is None
+        if leader:
+            flight = _flights[key] = _Flight()
+    assert flight is not None
+    if not leader:
+        return flight.wait()
+    try:
+        flight.result = _compute_once(key, compute, ttl=ttl, usable=usable)
+        return flight.result
+    except BaseException as exc:
+        flight.error = exc
+        raise
+    finally:
+        with _flights_guard:
+            del _flights[key]
+        flight.done.set()
+
+
+def _compute_once(
+    key: str,
+    compute: Callable[[], T],
+    *,
+    ttl: int | None,
+    usable: Callable[[], tuple[Any | None, bool]],
+) -> tuple[T, Source]:
+    value, reachable = usable()  # another caller may have stored it a moment ago
+    if value is not None:
+        return value, "cache" if reachable else "db"
+    lock_key = f"{key}:lock"
+    token = uuid.uuid4().hex
+    try:
+        owner = bool(call("add", lock_key, token, COMPUTE_LOCK_TTL))
+    except CacheUnavailable:
+        owner = True  # no shared cache: the per-process single flight is all we have
+    if not owner:
+        deadline = time.monotonic() + COMPUTE_WAIT
+        while time.monotonic() < deadline:
+            time.sleep(_POLL)
+            value, reachable = usable()
+            if value is not None:
+                return value, "cache" if reachable else "db"
+            if safe("get", lock_key) is None:
+                break
+    try:
+        value = compute()
         try:
-            owner = bool(call("add", lock_key, token, COMPUTE_LOCK_TTL))
-        except CacheUnavailable:
-            owner = True  # no shared cache: the per-process lock is all we have
-        if not owner:
-            deadline = time.monotonic() + COMPUTE_WAIT
-            while time.monotonic() < deadline:
-                time.sleep(_POLL)
-                value = cached()
-                if value is not None:
-                    return value, "cache"
-                if safe("get", lock_key) is None:
-                    break
-        try:
-            value = compute()
-            safe("set", key, value, ttl)
-            return value, "db"
-        finally:
-            if owner and safe("get", lock_key) == token:
-                safe("delete", lock_key)
+            call("set", key, value, ttl)
+        except CacheUnavailable as exc:
+            logger.log(logging.DEBUG if breaker.is_open else logging.WARNING, "%s", exc)
+            memo.put(key, value, ttl)
+        return value, "db"
+    finally:
+        if owner and safe("get", lock_key) == token:
+            safe("delete", lock_key)

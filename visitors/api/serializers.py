@@ -2,7 +2,27 @@
 
 from rest_framework import serializers
 
-SOURCE_HELP = "'cache' when served from Redis, 'db' when computed from the database just now."
+SOURCE_HELP = (
+    "'cache' when served from Redis, 'db' when computed from the database by this process "
+    "(the cache was cold or unreachable)."
+)
+STALE_HELP = (
+    "Present (true) only while the database is unreachable: the body is the last good value."
+)
+AS_OF_HELP = "With stale: when the served values were read from the database (ISO 8601)."
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, for humans.")
+    code = serializers.CharField(
+        help_text="Machine-readable: method_not_allowed, not_acceptable, throttled, "
+        "database_unavailable, not_found, ..."
+    )
+
+
+class StaleMixin(serializers.Serializer):
+    stale = serializers.BooleanField(required=False, help_text=STALE_HELP)
+    as_of = serializers.DateTimeField(required=False, help_text=AS_OF_HELP)
 
 
 class DayTotalSerializer(serializers.Serializer):
@@ -20,31 +40,31 @@ class YearTotalSerializer(serializers.Serializer):
     total = serializers.IntegerField(min_value=0)
 
 
-class TodaySerializer(serializers.Serializer):
+class TodaySerializer(StaleMixin):
     total = serializers.IntegerField(min_value=0, help_text="Check-ins since local midnight.")
     source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
 
 
-class WeeklySerializer(serializers.Serializer):
+class WeeklySerializer(StaleMixin):
     days = DayTotalSerializer(many=True, help_text="The last 7 days, oldest first, today last.")
     source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
 
 
-class MonthlySerializer(serializers.Serializer):
+class MonthlySerializer(StaleMixin):
     months = MonthTotalSerializer(
         many=True, help_text="The last 12 months, oldest first, this month last."
     )
     source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
 
 
-class YearlySerializer(serializers.Serializer):
+class YearlySerializer(StaleMixin):
     years = YearTotalSerializer(
         many=True, help_text="The last 5 years, oldest first, this year last."
     )
     source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
 
 
-class SummarySerializer(serializers.Serializer):
+class SummarySerializer(StaleMixin):
     today = serializers.IntegerField(min_value=0)
     weekly = DayTotalSerializer(many=True)
     monthly = MonthTotalSerializer(many=True)

@@ -1,0 +1,440 @@
+"""Outages and bad cache contents, with real servers: Redis down, MySQL down, corrupt keys.
+
+Redis outages use a ``redis-server`` the test owns (OwnRedis); MySQL outages point the
+visitor alias at a closed port, or crash a ``mariadbd`` the test owns (OwnMariaDB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.cache import cache as django_cache
+from django.db import connections
+from django.test import Client
+
+from tests.services import OwnMariaDB, OwnRedis, closed_port
+from visitors import cache, payloads
+from visitors.queries import get_queries
+from visitors.schema import ensure_table
+from visitors.sync import LoopConfig, SyncLoop
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+NOW = datetime(2026, 3, 10, 14, 30, tzinfo=JAKARTA)
+ENDPOINTS = ("today", "weekly", "monthly", "yearly", "summary")
+SERIES_FIELD = {"weekly": "days", "monthly": "months", "yearly": "years"}
+TRANSACTIONAL = pytest.mark.django_db(transaction=True, databases=["default", "visitors"])
+pytestmark = pytest.mark.django_db(databases=["default", "visitors"])
+
+
+def url(name: str) -> str:
+    return f"/api/visitors/{name}"
+
+
+def without_source(body: dict) -> dict:
+    return {key: value for key, value in body.items() if key != "source"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_breakers(settings) -> Iterator[None]:
+    settings.VISITORS_OUTAGE_RETRY_MS = 200
+    for reset in (cache.breaker.reset, payloads.db_breaker.reset, cache.memo.clear):
+        reset()
+    yield
+    for reset in (cache.breaker.reset, payloads.db_breaker.reset, cache.memo.clear):
+        reset()
+
+
+@pytest.fixture
+def frozen() -> Iterator[datetime]:
+    with time_machine.travel(NOW, tick=True):
+        yield NOW
+
+
+@pytest.fixture
+def visits(insert_visits, frozen) -> dict[str, int]:
+    """3 today, 2 yesterday, 4 last month, 5 last year."""
+    local = NOW.replace(tzinfo=None)
+    insert_visits([local - timedelta(minutes=m) for m in (1, 20, 60)])
+    insert_visits([local - timedelta(days=1)] * 2)
+    insert_visits([local - timedelta(days=40)] * 4)
+    insert_visits([local - timedelta(days=400)] * 5)
+    return {"today": 3, "yesterday": 2}
+
+
+@pytest.fixture
+def own_redis(tmp_path, settings) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    server.start()
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
+    yield server
+    server.stop()
+
+
+def bodies(client: Client) -> dict[str, dict]:
+    answers = {}
+    for name in ENDPOINTS:
+        response = client.get(url(name))
+        assert response.status_code == 200, response.content
+        answers[name] = response.json()
+    return answers
+
+
+def check_numbers(answers: dict[str, dict], visits: dict[str, int]) -> None:
+    assert answers["today"]["total"] == visits["today"]
+    assert answers["weekly"]["days"][-1] == {"date": "2026-03-10", "total": visits["today"]}
+    assert answers["weekly"]["days"][-2]["total"] == visits["yesterday"]
+    assert answers["summary"]["today"] == visits["today"]
+    assert answers["yearly"]["years"][-1]["total"] == visits["today"] + visits["yesterday"] + 4
+    assert answers["yearly"]["years"][-2]["total"] == 5
+
+
+# -- Redis down ------------------------------------------------------------------------
+
+
+def test_redis_down_every_endpoint_answers_from_the_database(own_redis, visits, client):
+    warm = bodies(client)
+    check_numbers(warm, visits)
+    assert bodies(client)["today"]["source"] == "cache"
+
+    own_redis.stop()
+    for name in ENDPOINTS:
+        started = time.monotonic()
+        response = client.get(url(name))
+        assert time.monotonic() - started < 1.0
+        assert response.status_code == 200
+        assert b"Traceback" not in response.content
+        body = response.json()
+        assert without_source(body) == without_source(warm[name])
+        expected = "today:db,weekly:db,monthly:db,yearly:db" if name == "summary" else "db"
+        assert body["source"] == expected
+    assert cache.breaker.is_open
+
+    own_redis.start()  # comes back empty (no persistence)
+    time.sleep(0.3)  # one OUTAGE_RETRY_MS window
+    assert client.get(url("today")).json() == {"total": 3, "source": "db"}
+    assert client.get(url("today")).json() == {"total": 3, "source": "cache"}
+    assert not cache.breaker.is_open
+    raw = django_cache.client.get_client(write=True)
+    assert raw.get(cache.TODAY_KEY) == b"3"
+
+
+def test_a_silent_redis_does_not_hang_requests(visits, client, settings):
+    """A Redis that accepts connections but never answers: one socket timeout, then skipped."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(128)
+    port = silent.getsockname()[1]
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}
+    }
+    try:
+        timings = []
+        for _ in range(10):
+            started = time.monotonic()
+            response = client.get(url("summary"))
+            timings.append(time.monotonic() - started)
+            assert response.status_code == 200
+            assert response.json()["today"] == 3
+    finally:
+        silent.close()
+    assert timings[0] < 2.0  # REDIS_TIMEOUT_MS=500: one timeout before the breaker opens
+    assert max(timings[1:]) < 0.5, timings
+    assert sum(timings) < 3.0, timings
+
+
+class QueryLog:
+    """Counts statements on the visitor alias, in every thread it is installed in."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.total: Counter[str] = Counter()
+        self.running: Counter[str] = Counter()
+        self.max_running: Counter[str] = Counter()
+
+    def __call__(self, execute, sql, params, many, context):
+        shape = " ".join(sql.split())
+        with self.guard:
+            self.total[shape] += 1
+            self.running[shape] += 1
+            self.max_running[shape] = max(self.max_running[shape], self.running[shape])
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            with self.guard:
+                self.running[shape] -= 1
+
+    def selects(self) -> int:
+        return sum(n for sql, n in self.total.items() if "visitor_count" in sql)
+
+
+def concurrent_gets(paths: list[str], log: QueryLog) -> list[tuple[int, dict]]:
+    """One thread and one test client per path, released together."""
+    barrier = threading.Barrier(len(paths))
+    results: list[tuple[int, dict] | BaseException] = [None] * len(paths)  # type: ignore[list-item]
+
+    def worker(index: int, path: str) -> None:
+        try:
+            with connections["visitors"].execute_wrapper(log):
+                client = Client()
+                barrier.wait(10)
+                response = client.get(path)
+                results[index] = (response.status_code, response.json())
+        except BaseException as exc:
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i, p)) for i, p in enumerate(paths)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+@TRANSACTIONAL
+def test_redis_down_one_computation_per_question_at_a_time(own_redis, visits):
+    own_redis.stop()
+    log = QueryLog()
+    results = concurrent_gets([url("summary")] * 20, log)
+    assert {status for status, _ in results} == {200}
+    assert {body["today"] for _, body in results} == {3}
+    assert set(log.max_running.values()) == {1}, log.max_running
+    # Concurrent callers share one computation; later ones reuse it: today + the rollup.
+    assert log.selects() == 2, log.total
+
+
+# -- MySQL down ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def visitors_db_down() -> Iterator[None]:
+    """Point the visitor alias at a port where nothing listens (refused at once)."""
+    connection = connections["visitors"]
+    original = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = closed_port()
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = original
+
+
+def expire_short_lived_keys() -> None:
+    django_cache.delete_many(list(payloads.KEYS.values()))
+
+
+@TRANSACTIONAL
+def test_mysql_down_serves_last_good_values_marked_stale(visits, client):
+    warm = bodies(client)
+    check_numbers(warm, visits)
+    expire_short_lived_keys()
+    with visitors_db_down():
+        for name in ENDPOINTS:
+            started = time.monotonic()
+            response = client.get(url(name))
+            assert time.monotonic() - started < 1.0
+            assert response.status_code == 200, response.content
+            body = response.json()
+            assert body["stale"] is True
+            assert abs(datetime.fromisoformat(body["as_of"]) - NOW) < timedelta(minutes=1)
+            assert body["source"] == (
+                "today:cache,weekly:cache,monthly:cache,yearly:cache"
+                if name == "summary"
+                else "cache"
+            )
+            assert {k: v for k, v in body.items() if k not in ("stale", "as_of", "source")} == {
+                k: v for k, v in warm[name].items() if k != "source"
+            }
+        assert payloads.db_breaker.is_open
+    time.sleep(0.3)  # MySQL is back: the next request after OUTAGE_RETRY_MS probes it
+    body = client.get(url("today")).json()
+    assert body == {"total": 3, "source": "db"}
+
+
+@TRANSACTIONAL
+def test_mysql_down_and_nothing_cached_is_a_clean_503(visits, client):
+    with visitors_db_down():
+        for name in ENDPOINTS:
+            response = client.get(url(name))
+            assert response.status_code == 503
+            assert response["Content-Type"] == "application/json"
+            assert response.json() == {
+                "detail": "The visitor database is unreachable and no earlier value is available.",
+                "code": "database_unavailable",
+            }
+
+
+def test_publish_keeps_last_good_values_without_expiry(db):
+    payloads.publish(now=NOW, closed={}, today_count=7, ttl=5)
+    raw = django_cache.client.get_client(write=True)
+    assert 0 < raw.ttl(cache.TODAY_KEY) <= 5
+    for name in payloads.NAMES:
+        assert raw.ttl(cache.last_key(name)) == -1  # no expiry
+    last = payloads.last_good("summary")
+    assert last is not None and last.as_of == NOW.isoformat()
+    assert last.value["today"] == 7 and last.value["weekly"][-1] == {
+        "date": "2026-03-10",
+        "total": 7,
+    }
+    assert payloads.last_good("today") == payloads.LastGood(7, NOW.isoformat())
+
+
+@pytest.fixture(scope="module")
+def own_mariadb(tmp_path_factory) -> Iterator[OwnMariaDB]:
+    server = OwnMariaDB(tmp_path_factory.mktemp("mariadb"))
+    server.start()
+    server.execute("CREATE DATABASE library_rel")
+    yield server
+    server.kill()
+
+
+@contextlib.contextmanager
+def extra_alias(alias: str, **overrides: object) -> Iterator[None]:
+    connections.settings[alias] = {**copy.deepcopy(connections.settings["visitors"]), **overrides}
+    try:
+        yield
+    finally:
+        connections[alias].close()
+        del connections[alias]
+        del connections.settings[alias]
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {what}")
+
+
+def test_sync_loop_survives_a_mysql_crash_and_recovers(own_mariadb, django_db_blocker, frozen):
+    alias = "visitors_own"
+    moment = NOW.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
+    insert = "INSERT INTO library_rel.visitor_count (checkin_date) VALUES ('{}')".format
+    with django_db_blocker.unblock(), extra_alias(alias, PORT=own_mariadb.port, NAME="library_rel"):
+        ensure_table(alias)
+        connections[alias].close()
+        own_mariadb.execute(*[insert(moment)] * 3)
+        stop = threading.Event()
+        delays: list[float] = []
+
+        def wait(delay: float) -> bool:
+            delays.append(delay)
+            return stop.wait(min(delay, 0.05))
+
+        loop = SyncLoop(
+            config=LoopConfig(interval=0.1, buffer=0.0, lock_ttl=5.0),
+            mode="direct",
+            queries=get_queries(using=alias, use_orm=False),
+            stop=stop,
+            wait=wait,
+        )
+
+        def run() -> None:
+            try:
+                loop.run()
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: django_cache.get(cache.TODAY_KEY) == 3, 15, "first publish")
+
+            own_mariadb.kill()
+            wait_until(lambda: loop.failures >= 4, 15, "failed cycles")
+            assert thread.is_alive()
+            assert django_cache.get(cache.HEARTBEAT_KEY)["error"]
+            failing = delays[-3:]
+            assert failing == sorted(failing) and failing[-1] > 0.1  # backing off
+
+            own_mariadb.start()
+            own_mariadb.execute(*[insert(moment)] * 2)
+            wait_until(lambda: django_cache.get(cache.TODAY_KEY) == 5, 30, "recovery")
+            assert loop.failures == 0
+            assert thread.is_alive()
+        finally:
+            stop.set()
+            thread.join(10)
+        assert not thread.is_alive()
+
+
+# -- corrupt cache ---------------------------------------------------------------------
+
+CORRUPT_KEYS = [
+    (cache.TODAY_KEY, "today", b'"three"'),
+    (cache.WEEK_KEY, "weekly", b'[{"date": "2026-03-10", "total": 3}]'),
+    (cache.MONTH_KEY, "monthly", b'[{"month": "2026-03", "total": -1}]'),
+    (cache.YEAR_KEY, "yearly", b'{"2026": 3}'),
+    (cache.SUMMARY_KEY, "summary", b'{"today": 3}'),
+    (cache.ROLLUP_KEY, "weekly", b'{"2026-03-09": "two"}'),
+]
+LAST_KEYS = [
+    ("today", b'{"value": 3}'),
+    ("summary", b'{"value": {"today": 3}, "as_of": "yesterday"}'),
+    ("weekly", b'{"value": [], "as_of": "2026-03-10T14:30:00+07:00"}'),
+]
+CORRUPTIONS = {
+    "garbage": lambda raw, key, wrong: raw.set(key, b"\x80\x04\x95\xff garbage \x00"),
+    "wrong-redis-type": lambda raw, key, wrong: raw.rpush(key, b"1", b"2"),
+    "truncated-json": lambda raw, key, wrong: raw.set(key, b'{"today": 3, "weekly": [{"da'),
+    "partial-payload": lambda raw, key, wrong: raw.set(key, wrong),
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+@pytest.mark.parametrize(("key", "endpoint", "wrong_shape"), CORRUPT_KEYS)
+def test_corrupt_key_is_a_miss_logged_once_and_overwritten(
+    key, endpoint, wrong_shape, corruption, visits, client, caplog
+):
+    expected = client.get(url(endpoint)).json()
+    django_cache.clear()
+    raw = django_cache.client.get_client(write=True)
+    CORRUPTIONS[corruption](raw, key, wrong_shape)
+
+    with caplog.at_level(logging.WARNING, logger="visitors.cache"):
+        response = client.get(url(endpoint))
+    assert response.status_code == 200
+    assert without_source(response.json()) == without_source(expected)
+    warnings = [r for r in caplog.records if key in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+
+    assert raw.type(key) == b"string"  # overwritten with a good value
+    assert cache.read_valid(key, lambda value: value is not None) is not None
+    assert client.get(url(endpoint)).status_code == 200
+
+
+@TRANSACTIONAL
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+@pytest.mark.parametrize(("endpoint", "wrong_shape"), LAST_KEYS)
+def test_corrupt_last_good_value_is_ignored_then_overwritten(
+    endpoint, wrong_shape, corruption, visits, client, caplog
+):
+    key = cache.last_key(endpoint)
+    raw = django_cache.client.get_client(write=True)
+    CORRUPTIONS[corruption](raw, key, wrong_shape)
+    with visitors_db_down(), caplog.at_level(logging.WARNING, logger="visitors.cache"):
+        assert client.get(url(endpoint)).status_code == 503
+        assert client.get(url(endpoint)).status_code == 503
+    assert len([r for r in caplog.records if key in r.getMessage()]) == 1
+
+    time.sleep(0.3)  # the database is back
+    assert client.get(url(endpoint)).status_code == 200
+    assert payloads.last_good(endpoint) is not None

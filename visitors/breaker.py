@@ -1,0 +1,71 @@
+"""A small circuit breaker: after a backend failed to answer, skip it for a short while.
+
+While Redis or MySQL is known to be down, a request should not pay a connect timeout every
+time. After ``retry_after`` seconds one caller is let through as a probe; its success closes
+the breaker, its failure keeps it open for another period.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+
+class Breaker:
+    def __init__(
+        self,
+        name: str,
+        retry_after: Callable[[], float],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.retry_after = retry_after
+        self.clock = clock
+        self._open_until: float | None = None
+        self._guard = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_until is not None
+
+    def allow(self) -> bool:
+        """May the caller try the backend now? At most one probe per period while open."""
+        if self._open_until is None:
+            return True
+        with self._guard:
+            if self._open_until is None:
+                return True
+            now = self.clock()
+            if now < self._open_until:
+                return False
+            self._open_until = now + self.retry_after()  # this caller probes, others skip
+            return True
+
+    def record_success(self) -> None:
+        if self._open_until is None:
+            return
+        with self._guard:
+            if self._open_until is not None:
+                self._open_until = None
+                logger.warning("%s is reachable again", self.name)
+
+    def record_failure(self, error: BaseException) -> None:
+        with self._guard:
+            first = self._open_until is None
+            self._open_until = self.clock() + self.retry_after()
+        if first:
+            logger.error(
+                "%s is unreachable (%s); skipping it for %.1fs at a time until it answers",
+                self.name,
+                error,
+                self.retry_after(),
+            )
+
+    def reset(self) -> None:
+        with self._guard:
+            self._open_until = None
