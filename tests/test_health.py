@@ -91,6 +91,14 @@ def _loop(fresh: bool = True, error: str | None = None) -> health.LoopState:
     )
 
 
+def test_last_good_copies_keep_serving_while_the_database_is_down():
+    status, reasons = health.overall(
+        database_ok=False, cache_ok=True, payloads_cached=False, last_good_cached=True, loop=_loop()
+    )
+    assert status == "degraded"
+    assert "serving the last good values, marked stale" in reasons
+
+
 @pytest.mark.parametrize(
     ("database_ok", "cache_ok", "payloads_cached", "loop", "expected"),
     [
@@ -225,6 +233,20 @@ def test_database_unreachable_but_values_cached_is_degraded(visitors_db_unreacha
     assert body["status"] == "degraded"
     assert body["database"]["reachable"] is False
     assert "visitor database unreachable" in body["reasons"]
+
+
+@pytest.mark.django_db(databases=["default", "visitors"], transaction=True)
+def test_database_unreachable_serving_last_good_copies_is_degraded(visitors_db_unreachable, client):
+    publish_payloads(NOW)  # also stores the last good copies, kept without expiry
+    django_cache.delete_many(list(health.PAYLOAD_KEYS))  # the live values expired
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert "serving the last good values, marked stale" in body["reasons"]
+    summary = body["keys"][cache.SUMMARY_KEY]
+    assert summary["present"] is False and summary["last_good"] is True
+    assert body["keys"][cache.ROLLUP_KEY]["last_good"] is None
 
 
 @pytest.mark.django_db(databases=["default", "visitors"], transaction=True)

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.cache import cache as django_cache
 from django.core.management import call_command
+from django.test import override_settings
 
 from visitors import cache, health, rollup
 from visitors.sync import LoopConfig, SyncLoop
@@ -111,3 +112,27 @@ def test_stale_loop_is_reported():
         text = status()
     assert "Status      DEGRADED" in text
     assert "STALE (older than" in text
+
+
+@pytest.mark.django_db(databases=["default", "visitors"])
+def test_database_cache_backend_says_ttl_unknown(insert_visits):
+    """The embedded default (no REDIS_URL): Django's database cache, TTLs unknown."""
+    database_cache = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "visitors_cache",
+            "KEY_FUNCTION": "visitors.cache.verbatim_key",
+        }
+    }
+    with override_settings(CACHES=database_cache):
+        call_command("createcachetable", database="default", verbosity=0)
+        insert_visits([NOW - timedelta(hours=1)])
+        run_one_cycle()
+        with time_machine.travel(NOW + timedelta(seconds=2), tick=False):
+            body = json.loads(status("--json"))
+            text = status()
+    assert body["cache"]["backend"] == "database" and body["status"] == "ok", body["reasons"]
+    today = body["keys"][cache.TODAY_KEY]
+    assert today["present"] and today["ttl_known"] is False and today["age_from"] == "heartbeat"
+    assert body["keys"][cache.ROLLUP_KEY]["age_from"] == "unknown"
+    assert f"  {cache.TODAY_KEY:<24} TTL unknown (database cache)" in text

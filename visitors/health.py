@@ -9,7 +9,8 @@ Status:
   served payload present in the cache;
 - ``degraded``: requests can still be served (from the database, or from cached values),
   but something is wrong (see ``reasons``);
-- ``down``: neither the database nor the cached values can serve a request.
+- ``down``: neither the database nor the cached values (the live keys, or the last good
+  copies that requests serve marked stale while the database is down) can serve a request.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import connections
 
-from visitors import cache
+from visitors import cache, payloads
 from visitors.clock import local_now
 from visitors.routers import VISITORS_DB
 
@@ -39,6 +40,12 @@ PAYLOAD_KEYS = (cache.TODAY_KEY, cache.WEEK_KEY, cache.MONTH_KEY, cache.YEAR_KEY
 # Rewritten by every successful loop cycle: their age is the age of that cycle.
 LOOP_PUBLISHED_KEYS = frozenset(PAYLOAD_KEYS)
 WATCHED_KEYS = (*PAYLOAD_KEYS, cache.ROLLUP_KEY)
+
+
+def last_good_keys() -> dict[str, str]:
+    """Payload key -> the copy of its last good value (no expiry), served stale while MySQL
+    is down."""
+    return {key: cache.last_key(name) for name, key in payloads.KEYS.items()}
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,7 @@ class KeyState:
     idle_s: int | None = None  # Redis OBJECT IDLETIME: since the last read or write
     age_s: float | None = None
     age_from: AgeFrom = "unknown"
+    last_good: bool | None = None  # payload keys: a last good copy exists
 
 
 @dataclass
@@ -155,6 +163,9 @@ def _redis_state(keys: tuple[str, ...]) -> CacheState:
     for key in keys:
         pipe.ttl(django_cache.make_key(key))
         pipe.object("idletime", django_cache.make_key(key))
+    copies = last_good_keys()
+    for key in keys:
+        pipe.exists(django_cache.make_key(copies.get(key, key)))
     replies = pipe.execute(raise_on_error=False)
     if isinstance(replies[0], Exception):
         raise replies[0]
@@ -174,6 +185,7 @@ def _redis_state(keys: tuple[str, ...]) -> CacheState:
             ttl_s=ttl if present and ttl >= 0 else None,
             # OBJECT IDLETIME fails under an LFU eviction policy: then the age is unknown.
             idle_s=idle if present and isinstance(idle, int) else None,
+            last_good=bool(replies[2 + 2 * len(keys) + index]) if key in copies else None,
         )
     return state
 
@@ -181,13 +193,20 @@ def _redis_state(keys: tuple[str, ...]) -> CacheState:
 def _other_backend_state(keys: tuple[str, ...]) -> CacheState:
     """Django's database cache (the embedded default): presence only, TTLs unknown."""
     start = time.perf_counter()
-    values = _backend().get_many([cache.HEARTBEAT_KEY, cache.LEADER_KEY, *keys])
+    copies = last_good_keys()
+    values = _backend().get_many(
+        [cache.HEARTBEAT_KEY, cache.LEADER_KEY, *keys, *(copies[k] for k in keys if k in copies)]
+    )
     latency = round((time.perf_counter() - start) * 1000, 2)
     state = CacheState(Probe(True, latency_ms=latency), backend_name())
     state.heartbeat = _as_heartbeat(values.get(cache.HEARTBEAT_KEY))
     state.leader_held = cache.LEADER_KEY in values
     for key in keys:
-        state.keys[key] = KeyState(present=key in values, ttl_known=False)
+        state.keys[key] = KeyState(
+            present=key in values,
+            ttl_known=False,
+            last_good=copies[key] in values if key in copies else None,
+        )
     return state
 
 
@@ -263,9 +282,18 @@ def with_ages(keys: dict[str, KeyState], loop: LoopState) -> dict[str, KeyState]
 
 
 def overall(
-    *, database_ok: bool, cache_ok: bool, payloads_cached: bool, loop: LoopState
+    *,
+    database_ok: bool,
+    cache_ok: bool,
+    payloads_cached: bool,
+    loop: LoopState,
+    last_good_cached: bool = False,
 ) -> tuple[Status, list[str]]:
-    """The status and, when not ok, why."""
+    """The status and, when not ok, why.
+
+    ``last_good_cached``: every payload has a last good copy, which requests serve (marked
+    stale) while the database is unreachable.
+    """
     reasons: list[str] = []
     if not database_ok:
         reasons.append("visitor database unreachable")
@@ -273,13 +301,15 @@ def overall(
         reasons.append("cache unreachable")
     elif not payloads_cached:
         reasons.append("served values missing from the cache")
+        if not database_ok and last_good_cached:
+            reasons.append("serving the last good values, marked stale")
     if loop.heartbeat is None:
         reasons.append("no sync-loop heartbeat")
     elif not loop.fresh:
         reasons.append(f"sync-loop heartbeat older than {loop.stale_after_s:g}s")
     elif loop.heartbeat.get("error"):
         reasons.append(f"last sync cycle failed: {loop.heartbeat['error']}")
-    can_serve = database_ok or (cache_ok and payloads_cached)
+    can_serve = database_ok or (cache_ok and (payloads_cached or last_good_cached))
     if not can_serve:
         return "down", reasons
     return ("degraded" if reasons else "ok"), reasons
@@ -341,10 +371,12 @@ def check(*, now: datetime | None = None, database: Callable[[], Probe] | None =
     state = read_cache_state()
     loop = loop_state(state.heartbeat, now=now)
     with_ages(state.keys, loop)
-    payloads_cached = state.probe.ok and all(
-        state.keys.get(key, KeyState(False)).present for key in PAYLOAD_KEYS
-    )
+    payload_states = [state.keys.get(key, KeyState(False)) for key in PAYLOAD_KEYS]
     status, reasons = overall(
-        database_ok=db.ok, cache_ok=state.probe.ok, payloads_cached=payloads_cached, loop=loop
+        database_ok=db.ok,
+        cache_ok=state.probe.ok,
+        payloads_cached=state.probe.ok and all(k.present for k in payload_states),
+        last_good_cached=state.probe.ok and all(k.present or k.last_good for k in payload_states),
+        loop=loop,
     )
     return Health(status, reasons, now, db, state, loop)

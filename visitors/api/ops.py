@@ -60,6 +60,11 @@ class HealthKeySerializer(serializers.Serializer):
         help_text="heartbeat: the loop's last successful cycle wrote it (upper bound); "
         "idletime: seconds since its last read or write (lower bound).",
     )
+    last_good = serializers.BooleanField(
+        allow_null=True,
+        help_text="Served payloads: a last good copy exists (served, marked stale, while the "
+        "database is down). null for other keys.",
+    )
 
 
 class HealthSerializer(serializers.Serializer):
