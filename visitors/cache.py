@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from redis import exceptions as redis_exceptions
 
 from visitors import instruments
@@ -142,7 +142,7 @@ def is_redis() -> bool:
     """True when the cache is Redis (django-redis): atomic INCRBY and real locks."""
     from django_redis.cache import RedisCache
 
-    return isinstance(cache, RedisCache)
+    return isinstance(caches["default"], RedisCache)  # the backend, not the proxy
 
 
 def increment(key: str, delta: int) -> int:

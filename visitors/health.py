@@ -138,17 +138,10 @@ def _backend() -> Any:
     return caches["default"]
 
 
-def is_redis() -> bool:
-    """The configured cache is django-redis (checked on the backend, not the proxy)."""
-    from django_redis.cache import RedisCache
-
-    return isinstance(_backend(), RedisCache)
-
-
 def backend_name() -> str:
     from django.core.cache.backends.db import DatabaseCache
 
-    if is_redis():
+    if cache.is_redis():
         return "redis"
     return "database" if isinstance(_backend(), DatabaseCache) else type(_backend()).__name__
 
@@ -217,7 +210,7 @@ def _as_heartbeat(value: Any) -> dict[str, Any] | None:
 def read_cache_state(keys: tuple[str, ...] = WATCHED_KEYS) -> CacheState:
     """Heartbeat, leader lock and per-key TTLs in one round trip; never raises."""
     try:
-        return _redis_state(keys) if is_redis() else _other_backend_state(keys)
+        return _redis_state(keys) if cache.is_redis() else _other_backend_state(keys)
     except Exception as exc:
         return CacheState(Probe(False, error=_error_text(exc)), backend_name())
 
