@@ -6,12 +6,15 @@ variable is listed, with its default, in ``.env.example`` and in the README.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from library_dashboard.env import Env, load_dotenv_file
@@ -65,13 +68,17 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_crontab",
+    "corsheaders",
     "visitors",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "visitors.middleware.RequestMetricsMiddleware",
+    # Serves the five metrics endpoints from pre-rendered bytes before the rest of the chain.
+    "visitors.api.fastpath.MetricsFastPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -239,6 +246,29 @@ if API_ANON_RATE:
     REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": API_ANON_RATE}
 # Proxies in front that append to X-Forwarded-For (the client IP for the rate limit).
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("API_NUM_PROXIES", 0, maximum=10)
+
+# --- HTTP caching and CORS for pollers ------------------------------------------------
+# The metrics endpoints answer from response bytes the sync loop pre-renders
+# (visitors.api.fastpath); HTTP_FAST_PATH=false sends every request through DRF.
+VISITORS_HTTP_FAST_PATH = env.bool("HTTP_FAST_PATH", True)
+# How long a web process reuses the pre-rendered bytes it read from Redis (0: every request).
+VISITORS_HTTP_MEMO_MS = env.int("HTTP_MEMO_MS", 1000, maximum=60_000)
+# Cache-Control max-age of metrics responses: the values change once per sync interval.
+VISITORS_HTTP_MAX_AGE = env.int(
+    "HTTP_MAX_AGE", math.ceil(VISITORS_SYNC_MIN_INTERVAL_MS / 1000), maximum=86_400
+)
+# Dashboards on other origins allowed to poll the API (scheme://host[:port], comma-separated).
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", [])
+for _origin in CORS_ALLOWED_ORIGINS:
+    if not re.fullmatch(r"https?://[^/?#\s]+", _origin):
+        raise ImproperlyConfigured(
+            f"CORS_ALLOWED_ORIGINS: {_origin!r} is not an origin; use scheme://host[:port] "
+            "(http or https, no path, no trailing slash), comma-separated."
+        )
+CORS_URLS_REGEX = r"^/(api/.*|health)$"
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
+CORS_ALLOW_HEADERS = (*default_headers, "if-none-match")
+CORS_EXPOSE_HEADERS = ("ETag",)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Library Dashboard API",
     "DESCRIPTION": "Near-realtime visitor metrics for the library dashboard.",

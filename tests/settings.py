@@ -23,6 +23,8 @@ os.environ.update(
         "DB_NAME": "library",
         "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
         "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+        # Every request reads the pre-rendered responses afresh (tests publish and re-read).
+        "HTTP_MEMO_MS": "0",
     }
 )
 # /metrics sums every process writing to this directory: one per test run (inherited by the

@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from visitors import cache, metrics, rollup
+from visitors import cache, metrics, rendered, rollup
 from visitors.breaker import Breaker
 from visitors.clock import local_now, next_day, seconds_until_midnight
 from visitors.queries import VisitorQueries, get_queries
@@ -247,6 +247,7 @@ def publish(*, now: datetime, closed: Mapping[date, int], today_count: int, ttl:
     """
     values = build_all(today=now.date(), closed=closed, today_count=today_count)
     cache.call("set_many", values, _ttl(ttl, now))
+    rendered.store({name: values[key] for name, key in KEYS.items()}, ttl=_ttl(ttl, now))
     as_of = now.isoformat()
     cache.call(
         "set_many",

@@ -1,0 +1,264 @@
+"""HTTP efficiency for pollers: pre-rendered bytes, ETag / 304, Cache-Control, CORS.
+
+The lean path (``visitors.api.fastpath``) and the DRF viewset must send the same bytes; the
+tests compare them on real Redis, with the library's clock frozen in Asia/Jakarta.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.test import Client, override_settings
+
+from visitors import payloads, rendered
+from visitors.rollup import wanted_days
+
+TZ = ZoneInfo("Asia/Jakarta")
+NOW = datetime(2026, 3, 14, 10, 30, tzinfo=TZ)  # 03:30 UTC: a different day than Jakarta's
+NAMES = ("today", "weekly", "monthly", "yearly", "summary")
+ORIGIN = "https://wall.library.example"
+
+pytestmark = pytest.mark.django_db(databases=["default", "visitors"])
+
+
+def _closed(today: date) -> dict[date, int]:
+    return {day: (day.toordinal() % 97) + 3 for day in wanted_days(today)}
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
+
+
+@pytest.fixture
+def published(frozen):
+    """What one sync-loop cycle leaves in Redis: data, last-good values, pre-rendered bytes."""
+    rendered.memo.clear()
+    payloads.publish(now=frozen, closed=_closed(frozen.date()), today_count=417, ttl=60)
+    yield frozen
+    rendered.memo.clear()
+
+
+def _drop_rendered() -> None:
+    cache.delete_many([rendered.http_key(name) for name in NAMES])
+    rendered.memo.clear()
+
+
+def url(name: str) -> str:
+    return f"/api/visitors/{name}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fast_path_and_viewset_send_identical_bytes(published, name):
+    fast = Client().get(url(name))
+    _drop_rendered()
+    slow = Client().get(url(name))
+
+    assert fast.status_code == slow.status_code == 200
+    assert fast.content == slow.content
+    assert fast["ETag"] == slow["ETag"] == rendered.etag_for(fast.content)
+    assert fast["Content-Type"] == slow["Content-Type"] == "application/json"
+    body = json.loads(fast.content)
+    if name == "today":
+        assert body == {"total": 417, "source": "cache"}
+    elif name == "summary":
+        assert body["today"] == 417 and body["weekly"][-1] == {"date": "2026-03-14", "total": 417}
+        assert body["source"] == "today:cache,weekly:cache,monthly:cache,yearly:cache"
+    else:
+        assert body["source"] == "cache"
+
+
+def test_fast_path_serves_the_stored_bytes_without_the_viewset(published, monkeypatch):
+    """Proof that the lean path answers: the viewset would fail, yet the request succeeds."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the viewset was called")
+
+    monkeypatch.setattr(payloads, "response_body", boom)
+    response = Client().get(url("summary"))
+    assert response.status_code == 200
+    assert json.loads(response.content)["today"] == 417
+
+
+@override_settings(VISITORS_HTTP_FAST_PATH=False)
+def test_fast_path_can_be_switched_off(published, monkeypatch):
+    calls = []
+    original = payloads.response_body
+    monkeypatch.setattr(
+        payloads, "response_body", lambda name, **kw: calls.append(name) or original(name, **kw)
+    )
+    response = Client().get(url("today"))
+    assert response.status_code == 200 and calls == ["today"]
+    assert "ETag" in response and "max-age" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "viewset"])
+@pytest.mark.parametrize("name", NAMES)
+def test_if_none_match_gets_304(published, name, fast):
+    if not fast:
+        _drop_rendered()
+    client = Client()
+    etag = client.get(url(name))["ETag"]
+    if not fast:
+        _drop_rendered()
+
+    response = client.get(url(name), HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response["ETag"] == etag
+    assert "max-age" in response["Cache-Control"]
+    # Weak comparison, lists and '*' (RFC 9110) match too; another tag does not.
+    assert client.get(url(name), HTTP_IF_NONE_MATCH=f'"x", W/{etag}').status_code == 304
+    assert client.get(url(name), HTTP_IF_NONE_MATCH="*").status_code == 304
+    assert client.get(url(name), HTTP_IF_NONE_MATCH='"other"').status_code == 200
+
+
+def test_etag_changes_when_the_loop_publishes_a_new_count(published):
+    client = Client()
+    first = client.get(url("today"))
+    payloads.publish(now=published, closed=_closed(published.date()), today_count=418, ttl=60)
+    rendered.memo.clear()
+    second = client.get(url("today"), HTTP_IF_NONE_MATCH=first["ETag"])
+    assert second.status_code == 200
+    assert second["ETag"] != first["ETag"]
+    assert json.loads(second.content)["total"] == 418
+
+
+@override_settings(VISITORS_HTTP_MAX_AGE=7)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "viewset"])
+def test_cache_control_max_age_follows_the_setting(published, fast):
+    if not fast:
+        _drop_rendered()
+    response = Client().get(url("summary"))
+    assert response["Cache-Control"] == "public, max-age=7"
+
+
+def test_default_max_age_is_the_sync_interval(settings):
+    assert settings.VISITORS_HTTP_MAX_AGE == -(-settings.VISITORS_SYNC_MIN_INTERVAL_MS // 1000)
+
+
+def test_head_sends_headers_and_no_body(published):
+    get = Client().get(url("weekly"))
+    head = Client().head(url("weekly"))
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head["ETag"] == get["ETag"]
+    assert int(head["Content-Length"]) == len(get.content)
+
+
+def test_security_headers_on_fast_responses(published):
+    response = Client().get(url("today"))
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_non_get_methods_still_go_to_the_viewset(published):
+    assert Client().post(url("today")).status_code == 405
+
+
+def test_an_accept_without_json_is_left_to_drf(published):
+    response = Client().get(url("today"), HTTP_ACCEPT="text/html")
+    assert response.status_code == 406
+
+
+def test_memo_reuses_what_it_read_for_its_period(published):
+    with override_settings(VISITORS_HTTP_MEMO_MS=60_000):
+        client = Client()
+        assert json.loads(client.get(url("today")).content)["total"] == 417
+        payloads.publish(now=published, closed=_closed(published.date()), today_count=999, ttl=60)
+        assert json.loads(client.get(url("today")).content)["total"] == 417
+        rendered.memo.clear()  # what the end of the period does
+        assert json.loads(client.get(url("today")).content)["total"] == 999
+
+
+def test_missing_or_garbage_rendered_bytes_fall_back_to_the_viewset(published):
+    cache.set(rendered.http_key("today"), "no separator, no etag", 60)
+    rendered.memo.clear()
+    response = Client().get(url("today"))
+    assert json.loads(response.content) == {"total": 417, "source": "cache"}
+    cache.delete(rendered.http_key("today"))
+    assert json.loads(Client().get(url("today")).content)["total"] == 417
+
+
+# --- CORS --------------------------------------------------------------------------------
+@override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "viewset"])
+def test_cors_allows_the_configured_origin_only(published, fast):
+    if not fast:
+        _drop_rendered()
+    allowed = Client().get(url("summary"), HTTP_ORIGIN=ORIGIN)
+    assert allowed["Access-Control-Allow-Origin"] == ORIGIN
+    assert "etag" in allowed["Access-Control-Expose-Headers"].lower()
+    other = Client().get(url("summary"), HTTP_ORIGIN="https://evil.example")
+    assert other.status_code == 200
+    assert "Access-Control-Allow-Origin" not in other
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
+def test_cors_preflight_for_a_conditional_poll(published):
+    response = Client().options(
+        url("summary"),
+        HTTP_ORIGIN=ORIGIN,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="if-none-match",
+    )
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert "if-none-match" in response["Access-Control-Allow-Headers"]
+    assert "POST" not in response["Access-Control-Allow-Methods"]
+
+
+def test_no_cors_headers_by_default(published):
+    response = Client().get(url("today"), HTTP_ORIGIN=ORIGIN)
+    assert "Access-Control-Allow-Origin" not in response
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings_with(**variables: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DOTENV_PATH": os.devnull,
+        "SECRET_KEY": "x" * 50,
+        "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
+        **variables,
+    }
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.CORS_ALLOWED_ORIGINS, s.VISITORS_HTTP_MAX_AGE, s.VISITORS_HTTP_MEMO_MS)"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_cors_allowed_origins_are_validated():
+    ok = _settings_with(CORS_ALLOWED_ORIGINS="https://a.example, http://b.example:8080")
+    assert ok.returncode == 0, ok.stderr
+    assert "['https://a.example', 'http://b.example:8080']" in ok.stdout
+    for bad in ("a.example", "https://a.example/", "https://a.example/path", "ftp://a.example"):
+        result = _settings_with(CORS_ALLOWED_ORIGINS=bad)
+        assert result.returncode != 0
+        assert "CORS_ALLOWED_ORIGINS" in result.stderr
+
+
+def test_http_variables_are_validated():
+    ok = _settings_with(HTTP_MAX_AGE="3", HTTP_MEMO_MS="0")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.split()[-2:] == ["3", "0"]
+    bad = _settings_with(HTTP_MAX_AGE="-1")
+    assert bad.returncode != 0 and "HTTP_MAX_AGE" in bad.stderr
+
+
+def test_fast_responses_are_labelled_like_the_viewset_for_metrics(published):
+    response = Client().get(url("summary"))
+    assert response.wsgi_request.resolver_match.view_name == "visitors-summary"

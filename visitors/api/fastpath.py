@@ -1,0 +1,121 @@
+"""The lean request path for the five metrics endpoints, and HTTP caching for all of them.
+
+``MetricsFastPathMiddleware`` sits early in ``MIDDLEWARE``. For ``GET``/``HEAD`` on
+``/api/visitors/{today,weekly,monthly,yearly,summary}`` it answers from the response bytes
+the sync loop pre-rendered (``visitors.rendered``): no URL resolving, no DRF, no
+serializer, no JSON encoding. On a miss (loop not running, Redis down, a request DRF must
+judge: an ``Accept`` without JSON, the optional rate limit) the DRF viewset answers, and
+this middleware adds the same headers to its response.
+
+Every 200 carries a strong ``ETag`` (a hash of the body) and ``Cache-Control: max-age``
+(``HTTP_MAX_AGE``, by default the sync interval); a matching ``If-None-Match`` gets
+``304 Not Modified``. Errors are ``no-store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
+from django.urls import ResolverMatch, resolve
+from django.utils.cache import parse_etags
+
+from visitors import rendered
+
+PREFIX = "/api/visitors/"
+PATHS: dict[str, str] = {}
+for _name in rendered.NAMES:
+    PATHS[f"{PREFIX}{_name}"] = PATHS[f"{PREFIX}{_name}/"] = _name
+ALLOW = "GET, HEAD, OPTIONS"
+_JSON_ACCEPTS = ("json", "*/*", "application/*")
+
+
+_matches: dict[str, ResolverMatch] = {}
+
+
+def resolver_match(path: str) -> ResolverMatch:
+    """What URL resolving would give (the metrics middleware labels requests with it)."""
+    match = _matches.get(path)
+    if match is None:
+        match = _matches[path] = resolve(path)
+    return match
+
+
+def cache_control() -> str:
+    return f"public, max-age={settings.VISITORS_HTTP_MAX_AGE}"
+
+
+def not_modified(request: HttpRequest, etag: str) -> bool:
+    """``If-None-Match`` matches ``etag`` (weak comparison, as RFC 9110 asks for GET/HEAD)."""
+    header = request.META.get("HTTP_IF_NONE_MATCH")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.removeprefix("W/") == bare for tag in parse_etags(header))
+
+
+def _not_modified_response(etag: str) -> HttpResponseNotModified:
+    response = HttpResponseNotModified()
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control()
+    return response
+
+
+def _accepts_json(request: HttpRequest) -> bool:
+    accept = request.META.get("HTTP_ACCEPT")
+    return not accept or any(token in accept for token in _JSON_ACCEPTS)
+
+
+def fast_response(request: HttpRequest, name: str) -> HttpResponseBase | None:
+    """The pre-rendered answer for ``name``, or None when the viewset must answer."""
+    stored = rendered.load(name)
+    if stored is None:
+        return None
+    if not_modified(request, stored.etag):
+        return _not_modified_response(stored.etag)
+    head = request.method == "HEAD"
+    response = HttpResponse(b"" if head else stored.body, content_type="application/json")
+    response.headers["Content-Length"] = str(len(stored.body))
+    response.headers["Allow"] = ALLOW
+    response.headers["X-Frame-Options"] = settings.X_FRAME_OPTIONS
+    response.headers["ETag"] = stored.etag
+    response.headers["Cache-Control"] = cache_control()
+    return response
+
+
+def add_caching_headers(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    """ETag, Cache-Control and 304 for a response the viewset produced."""
+    if request.method not in ("GET", "HEAD"):
+        return response
+    if response.status_code != 200 or response.streaming:
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    etag = rendered.etag_for(response.content)  # type: ignore[attr-defined]
+    if not_modified(request, etag):
+        return _not_modified_response(etag)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control()
+    return response
+
+
+class MetricsFastPathMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        # The optional rate limit is DRF's: with it on, every request goes through DRF.
+        self.enabled = settings.VISITORS_HTTP_FAST_PATH and not settings.REST_FRAMEWORK.get(
+            "DEFAULT_THROTTLE_CLASSES"
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        name = PATHS.get(request.path_info)
+        if name is None:
+            return self.get_response(request)
+        if self.enabled and request.method in ("GET", "HEAD") and _accepts_json(request):
+            response = fast_response(request, name)
+            if response is not None:
+                request.resolver_match = resolver_match(request.path_info)
+                return response
+        return add_caching_headers(request, self.get_response(request))
