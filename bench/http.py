@@ -26,6 +26,7 @@ from bench.config import ROOT, BenchConfig
 from bench.stats import median, percentile
 
 PATHS = {"today": "/api/visitors/today", "summary": "/api/visitors/summary"}
+PRIMARY = "1 gthread worker (4 threads), 1 core"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class ServerSpec:
     worker_class: str
     threads: int
     cpus: str
+    env: tuple[tuple[str, str], ...] = ()
 
     def argv(self, port: int) -> list[str]:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
@@ -45,7 +47,9 @@ class ServerSpec:
         return (["taskset", "-c", self.cpus] if shutil.which("taskset") else []) + argv
 
     def command(self) -> str:
-        return " ".join(self.argv(0)).replace(str(ROOT) + "/", "").replace(":0 ", ":PORT ")
+        argv = " ".join(self.argv(0)).replace(str(ROOT) + "/", "").replace(":0 ", ":PORT ")
+        argv = argv.replace(str(Path(sys.executable).parent) + "/", "")
+        return " ".join([*(f"{k}={v}" for k, v in self.env), argv])
 
 
 def _pin(cpus: str | None) -> list[str]:
@@ -66,7 +70,7 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def server(spec: ServerSpec, config: BenchConfig) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, **config.environment()}
+    env = {**os.environ, **config.environment(), **dict(spec.env)}
     process = subprocess.Popen(spec.argv(config.port), cwd=ROOT, env=env)
     try:
         _wait_ready(f"http://127.0.0.1:{config.port}{PATHS['today']}")
@@ -193,12 +197,15 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def server_specs(config: BenchConfig) -> list[ServerSpec]:
     one = config.server_cpu
     both = f"{config.server_cpu},{config.client_cpu}"
+    drf = (("HTTP_FAST_PATH", "false"),)
     specs = [
+        # The production default (gunicorn.conf.py: WEB_THREADS=4): the one the targets use.
+        ServerSpec(PRIMARY, 1, "gthread", 4, one),
         ServerSpec("1 sync worker, 1 core", 1, "sync", 1, one),
-        ServerSpec("1 gthread worker (4 threads), 1 core", 1, "gthread", 4, one),
+        ServerSpec(f"DRF path (HTTP_FAST_PATH=false): {PRIMARY}", 1, "gthread", 4, one, drf),
     ]
     if (os.cpu_count() or 1) >= 2:
-        specs.append(ServerSpec("2 sync workers, 2 cores", 2, "sync", 1, both))
+        specs.append(ServerSpec("2 gthread workers (4 threads), 2 cores", 2, "gthread", 4, both))
     return specs[:1] if config.smoke else specs
 
 
@@ -221,7 +228,12 @@ def warm_http(config: BenchConfig) -> list[dict[str, Any]]:
                     )
                     for _ in range(config.wrk_runs)
                 ]
-                result = {"server": spec.name, "endpoint": name, "command": spec.command()}
+                result = {
+                    "server": spec.name,
+                    "primary": spec.name == PRIMARY,
+                    "endpoint": name,
+                    "command": spec.command(),
+                }
                 result.update(_median_run(runs))
                 results.append(result)
                 print(

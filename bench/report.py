@@ -17,9 +17,10 @@ OLD_SERVICE = [
 
 HINTS = {
     "http": (
-        "what would close it: fewer Python instructions per request (the lean middleware "
-        "path already skips DRF; next are the remaining middleware and gunicorn's own "
-        "per-request parsing), or a server with a C HTTP parser; a second core doubles it"
+        "the request already skips DRF, Redis (per-process memo) and serializers; what is left "
+        "is gunicorn's own accept/parse/write (~70% of worker samples in py-spy) and Django's "
+        "handler and signals. Closing the rest: a server with a C HTTP parser, or a second "
+        "core (see the 2-worker row), or fewer competing processes on the measured core"
     ),
     "loop": (
         "what would close it: the publish step is one Redis MSET of five values, the count one "
@@ -32,6 +33,27 @@ HINTS = {
         "a cold series then only counts today"
     ),
 }
+
+
+PROFILE = """### Where the time goes (py-spy)
+
+`py-spy record -p <worker pid> -d 8 -f raw -r 200` on a single sync worker under wrk
+(32 connections), before and after the lean path, on this machine:
+
+- **DRF viewset** (about 1,500 req/s): about half of the worker's samples were the Redis GET
+  behind `get_or_compute` (round trip plus django-redis decoding), then DRF's dispatch,
+  content negotiation and JSON rendering, then the middleware chain.
+- **Lean path** (`visitors.api.fastpath.MetricsFastPathMiddleware`, early in `MIDDLEWARE`):
+  the loop stores each endpoint's rendered bytes and ETag next to the data
+  (`visitors:http:<name>`, same TTL); a worker keeps what it read for `HTTP_MEMO_MS`
+  (1 s), so a request costs no Redis round trip, no URL resolving, no DRF and no JSON
+  encoding. Django is then about a fifth of the samples (handler, `request_started` /
+  `request_finished` signals, CORS reading `request.headers`, the metrics middleware);
+  gunicorn's own accept, parse, write and close are the rest. The DRF viewset remains the
+  public interface (OpenAPI, 405/406/503, rate limit) and sends the same bytes on a miss.
+- gunicorn `gthread` (the default config: 4 threads) beat `sync` here because it keeps
+  connections alive; the `sync` worker closes every connection after one response.
+"""
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -52,7 +74,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(target, measured, verdict, note) rows."""
     rows: list[tuple[str, str, str, str]] = []
     for item in results.get("http", []):
-        if not item["server"].startswith("1 sync"):
+        if not item.get("primary"):
             continue
         ok = item["rps"] >= 4000 and item["p99_ms"] <= 25
         note = "" if ok else HINTS["http"]
@@ -235,7 +257,9 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
             f"wrk with {config.connections} connections, {config.wrk_duration} s per run, "
             f"median of {config.wrk_runs} runs; the server pinned with `taskset -c "
             f"{config.server_cpu}` and wrk with `taskset -c {config.client_cpu}` (the "
-            "2-worker layout uses both cores and leaves wrk unpinned).\n"
+            "2-worker layout uses both cores and leaves wrk unpinned). All rows but the DRF "
+            "one serve from the pre-rendered bytes; the DRF row turns that off "
+            "(`HTTP_FAST_PATH=false`) in the same run.\n"
         )
         add("| server | endpoint | req/s | p50 ms | p99 ms | errors | command |")
         add("|---|---|---|---|---|---|---|")
@@ -247,6 +271,8 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
             )
         add("")
 
+    if "http" in results:
+        add(PROFILE)
     if "load" in results:
         r = results["load"]
         add("## Pollers on `/summary` with the sync loop running\n")
@@ -312,8 +338,7 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
     http = results.get("http", [])
     if http:
         labels = [
-            f"{r['endpoint']}\n{r['server'].split(',')[0]}\n{r['server'].split(',')[1]}"
-            for r in http
+            f"{r['endpoint']}\n" + r["server"].replace(": ", "\n").replace(", ", "\n") for r in http
         ]
         ax.bar(labels, [r["rps"] for r in http])
         ax.axhline(4000, color="red", linestyle="--", label="target 4,000 req/s (1 core)")
