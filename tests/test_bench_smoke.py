@@ -80,3 +80,33 @@ def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
 
     docs_after = {p: p.stat().st_mtime for p in DOCS.glob("*")} if DOCS.exists() else {}
     assert docs_after == docs_before, "the smoke run must not touch docs/"
+
+
+WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:18731/api/visitors/summary
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     7.10ms    4.01ms  81.22ms   93.14%
+    Req/Sec     4.52k   312.11     4.91k    87.00%
+  Latency Distribution
+     50%    6.42ms
+     75%    7.31ms
+     90%    8.90ms
+     99%    1.02s
+  45012 requests in 10.01s, 61.20MB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 4
+Requests/sec:   4496.70
+Transfer/sec:      6.11MB
+"""
+
+
+def test_wrk_output_is_parsed():
+    from bench.http import parse_wrk
+
+    assert parse_wrk(WRK_OUTPUT) == {
+        "rps": 4496.70,
+        "p50_ms": 6.42,
+        "p99_ms": 1020.0,
+        "errors": 9,
+        "requests": 45012,
+    }
