@@ -22,10 +22,22 @@ def django_db_setup(django_db_setup, django_db_blocker):
             ensure_table(alias)
 
 
+def _forget_outages() -> None:
+    """An outage one test caused (breakers open, values kept while Redis was down) ends with it."""
+    from visitors import cache as visitors_cache
+    from visitors import payloads
+
+    visitors_cache.breaker.reset()
+    visitors_cache.memo.clear()
+    payloads.db_breaker.reset()
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
+    _forget_outages()
     cache.clear()
     yield
+    _forget_outages()
     cache.clear()
 
 

@@ -1,0 +1,110 @@
+"""No thundering herd: 50 clients on a cold cache cost one database query per question.
+
+Each client is a thread with its own Django test client and its own database connection;
+every statement on the visitor alias is counted in every thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.cache import cache as django_cache
+
+from tests.concurrency import QueryLog, concurrent_gets
+from visitors import cache
+
+NOW = datetime(2026, 3, 10, 14, 30, tzinfo=ZoneInfo("Asia/Jakarta"))
+ENDPOINTS = ("today", "weekly", "monthly", "yearly", "summary")
+CLIENTS = 50
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "visitors"])
+
+
+@pytest.fixture(autouse=True)
+def visits(insert_visits):
+    with time_machine.travel(NOW, tick=True):
+        local = NOW.replace(tzinfo=None)
+        insert_visits([local - timedelta(minutes=5)] * 4)
+        insert_visits([local - timedelta(days=3)] * 6)
+        yield
+
+
+def test_fifty_clients_on_every_endpoint_cost_one_query_per_question():
+    log = QueryLog()
+    paths = [f"/api/visitors/{ENDPOINTS[i % len(ENDPOINTS)]}" for i in range(CLIENTS)]
+    results = concurrent_gets(paths, log)
+
+    assert [status for status, _ in results] == [200] * CLIENTS
+    for path, (_, body) in zip(paths, results, strict=True):
+        if path.endswith("/today"):
+            assert body["total"] == 4
+        if path.endswith("/weekly"):
+            assert [day["total"] for day in body["days"][-4:]] == [6, 0, 0, 4]
+    # The two questions: today's count, and the closed days (one grouped query).
+    statements = {sql: n for sql, n in log.total.items() if "visitor_count" in sql}
+    assert sorted(statements.values()) == [1, 1], statements
+    assert any("COUNT(*)" in sql and "GROUP BY" not in sql for sql in statements)
+    assert any("GROUP BY" in sql for sql in statements)
+
+
+def test_fifty_clients_on_summary_cost_one_query_per_question():
+    log = QueryLog()
+    results = concurrent_gets(["/api/visitors/summary"] * CLIENTS, log)
+    assert {status for status, _ in results} == {200}
+    assert {body["today"] for _, body in results} == {4}
+    assert log.selects() == 2, log.total
+
+
+def test_a_computation_in_another_process_is_awaited_not_repeated():
+    """Another process holds the compute lock (in Redis): wait for its value, don't query."""
+    raw = django_cache.client.get_client(write=True)
+    raw.set(f"{cache.TODAY_KEY}:lock", b'"other-process"', ex=30)
+    log = QueryLog()
+
+    def other_process_finishes() -> None:
+        time.sleep(0.3)
+        raw.set(cache.TODAY_KEY, b"4", ex=60)
+        raw.delete(f"{cache.TODAY_KEY}:lock")
+
+    finisher = threading.Thread(target=other_process_finishes)
+    finisher.start()
+    results = concurrent_gets(["/api/visitors/today"] * 10, log)
+    finisher.join()
+    assert {(status, body["total"], body["source"]) for status, body in results} == {
+        (200, 4, "cache")
+    }
+    assert log.selects() == 0, log.total
+
+
+def test_concurrent_callers_share_one_failure():
+    """A failing computation is not repeated by every waiting caller."""
+    calls = []
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def compute() -> int:
+        calls.append(1)
+        time.sleep(0.3)
+        raise RuntimeError("boom")
+
+    def caller() -> None:
+        barrier.wait(5)
+        try:
+            cache.get_or_compute(
+                "visitors:test:failing", compute, ttl=5, validate=lambda v: type(v) is int
+            )
+        except RuntimeError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=caller) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert outcomes == ["boom"] * 10
+    assert len(calls) == 1

@@ -1,0 +1,67 @@
+"""Schemathesis against ``/docs/json``: every documented operation, generated requests,
+all of its checks (server errors, undocumented status codes, response schemas, methods the
+spec does not allow...), against the WSGI application in this process.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+
+from visitors import cache, payloads
+
+pytestmark = pytest.mark.django_db(databases=["default", "visitors"])
+
+
+@pytest.fixture
+def wsgi_app():
+    # As Django's test client does: keep the test's transaction open between requests.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+# Loading the schema needs no database; the generated requests run inside each test's.
+schema = schemathesis.openapi.from_wsgi("/docs/json", get_wsgi_application())
+
+
+@pytest.fixture
+def api_schema():
+    return schema
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(wsgi_app, db):
+    cache.breaker.reset()
+    payloads.db_breaker.reset()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_api_conforms_to_its_schema(case):
+    case.call_and_validate()
+
+
+def test_every_operation_is_exercised(api_schema):
+    operations = {
+        f"{op.method.upper()} {op.path}" for op in (r.ok() for r in api_schema.get_all_operations())
+    }
+    assert {f"GET /api/visitors/{name}" for name in payloads.NAMES} <= operations
+
+
+def test_the_schema_documents_every_status_the_api_returns(api_schema):
+    for name in payloads.NAMES:
+        responses = api_schema.raw_schema["paths"][f"/api/visitors/{name}"]["get"]["responses"]
+        assert {"200", "405", "406", "429", "503"} <= set(responses)
