@@ -91,6 +91,9 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+_READS = frozenset({"get", "get_many"})
+
+
 def _causes(exc: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
     current: BaseException | None = exc
@@ -119,7 +122,7 @@ def call(operation: str, *args: Any, **kwargs: Any) -> Any:
     try:
         result = getattr(cache, operation)(*args, **kwargs)
     except Exception as exc:  # any backend error (connection, timeout, DB lock, decoding)
-        if _is_corrupt_value(exc):
+        if operation in _READS and _is_corrupt_value(exc):
             breaker.record_success()
             raise CacheCorrupt(f"cache {operation} {args[:1]!r}: undecodable value: {exc}") from exc
         if _is_connection_error(exc):
