@@ -23,7 +23,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv_file(BASE_DIR)
 env = Env()
 
-VAR_DIR = Path(env.str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = BASE_DIR / env.str("VAR_DIR", "var")  # relative paths are from the project root
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- core -----------------------------------------------------------------------------
