@@ -41,6 +41,7 @@ class BenchConfig:
     port: int = 18_731
     server_cpu: str = "0"
     client_cpu: str = "1"
+    prometheus_dir: str = ""  # a fresh directory per run (set by the runner)
     sections: tuple[str, ...] = field(
         default=("loop", "daily", "cold", "http", "load", "memory"), repr=False
     )
@@ -69,6 +70,7 @@ class BenchConfig:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "warning",
             "PYTHONPATH": str(ROOT),
+            **({"PROMETHEUS_MULTIPROC_DIR": self.prometheus_dir} if self.prometheus_dir else {}),
         }
 
     def command(self) -> str:

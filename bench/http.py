@@ -37,6 +37,7 @@ class ServerSpec:
     threads: int
     cpus: str
     env: tuple[tuple[str, str], ...] = ()
+    short: str = ""  # chart label
 
     def argv(self, port: int) -> list[str]:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
@@ -200,12 +201,29 @@ def server_specs(config: BenchConfig) -> list[ServerSpec]:
     drf = (("HTTP_FAST_PATH", "false"),)
     specs = [
         # The production default (gunicorn.conf.py: WEB_THREADS=4): the one the targets use.
-        ServerSpec(PRIMARY, 1, "gthread", 4, one),
-        ServerSpec("1 sync worker, 1 core", 1, "sync", 1, one),
-        ServerSpec(f"DRF path (HTTP_FAST_PATH=false): {PRIMARY}", 1, "gthread", 4, one, drf),
+        ServerSpec(PRIMARY, 1, "gthread", 4, one, short="gthread\n1 core"),
+        ServerSpec("1 sync worker, 1 core", 1, "sync", 1, one, short="sync\n1 core"),
+        ServerSpec(
+            f"DRF path (HTTP_FAST_PATH=false): {PRIMARY}",
+            1,
+            "gthread",
+            4,
+            one,
+            drf,
+            short="DRF path\ngthread\n1 core",
+        ),
     ]
     if (os.cpu_count() or 1) >= 2:
-        specs.append(ServerSpec("2 gthread workers (4 threads), 2 cores", 2, "gthread", 4, both))
+        specs.append(
+            ServerSpec(
+                "2 gthread workers (4 threads), 2 cores",
+                2,
+                "gthread",
+                4,
+                both,
+                short="2 workers\n2 cores",
+            )
+        )
     return specs[:1] if config.smoke else specs
 
 
@@ -231,6 +249,7 @@ def warm_http(config: BenchConfig) -> list[dict[str, Any]]:
                 result = {
                     "server": spec.name,
                     "primary": spec.name == PRIMARY,
+                    "short": spec.short or spec.name,
                     "endpoint": name,
                     "command": spec.command(),
                 }
@@ -250,6 +269,20 @@ def com_select(config: BenchConfig) -> int:
     with connections["visitors"].cursor() as cursor:
         cursor.execute("SHOW GLOBAL STATUS LIKE 'Com_select'")
         return int(cursor.fetchone()[1])
+
+
+def service_queries(config: BenchConfig) -> int:
+    """Questions the service's own processes (web + loop) asked MariaDB, from ``/metrics``."""
+    url = f"http://127.0.0.1:{config.port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return round(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("visitors_db_query_duration_seconds_count")
+        )
+    )
 
 
 def rss_kib(pid: int) -> int:
@@ -280,29 +313,38 @@ def sync_loop(config: BenchConfig) -> Iterator[subprocess.Popen[bytes]]:
             process.wait()
 
 
+def _window(config: BenchConfig) -> tuple[float, int, int]:
+    return time.monotonic(), com_select(config), service_queries(config)
+
+
+def _rates(config: BenchConfig, start: tuple[float, int, int]) -> dict[str, float]:
+    seconds = time.monotonic() - start[0]
+    return {
+        "db_queries_per_s": (com_select(config) - start[1]) / seconds,
+        "service_queries_per_s": (service_queries(config) - start[2]) / seconds,
+    }
+
+
 def pollers(config: BenchConfig) -> dict[str, Any]:
     """Clients hammering /summary with the loop running: errors, p99, DB queries/s; RSS."""
     spec = server_specs(config)[-1]
     url = f"http://127.0.0.1:{config.port}{PATHS['summary']}"
     levels = []
     with sync_loop(config) as loop, server(spec, config) as web:
-        idle_seconds = max(1, min(10, config.load_duration))
-        before = com_select(config)
-        time.sleep(idle_seconds)
-        baseline = (com_select(config) - before) / idle_seconds
         for clients in config.load_clients:
-            before, started = com_select(config), time.monotonic()
+            start = _window(config)
             result = load(url, connections=clients, duration=config.load_duration, cpus=None)
-            seconds = time.monotonic() - started
-            result.update(
-                {"clients": clients, "db_queries_per_s": (com_select(config) - before) / seconds}
-            )
+            result.update({"clients": clients, **_rates(config, start)})
             levels.append(result)
             print(
                 f"bench: pollers {clients:4} clients {result['rps']:7.0f} req/s "
                 f"p99={result['p99_ms']:.1f}ms errors={result['errors']} "
-                f"db={result['db_queries_per_s']:.1f} q/s"
+                f"db={result['db_queries_per_s']:.1f} q/s "
+                f"service={result['service_queries_per_s']:.2f} q/s"
             )
+        start = _window(config)
+        time.sleep(max(1, min(10, config.load_duration)))
+        idle = _rates(config, start)
         workers = children(web.pid)
         memory = {
             "web_worker_rss_mib": max((rss_kib(pid) for pid in workers), default=0) / 1024,
@@ -313,7 +355,8 @@ def pollers(config: BenchConfig) -> dict[str, Any]:
         "server": spec.name,
         "command": spec.command(),
         "duration_s": config.load_duration,
-        "baseline_db_queries_per_s": baseline,
+        "baseline_db_queries_per_s": idle["db_queries_per_s"],
+        "baseline_service_queries_per_s": idle["service_queries_per_s"],
         "levels": levels,
         "memory": memory,
     }

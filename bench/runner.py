@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,15 @@ def setup_django(config: BenchConfig) -> None:
 
 
 def run(config: BenchConfig) -> Path:
+    # /metrics of the servers this run starts counts only this run's processes.
+    prometheus_dir = tempfile.mkdtemp(prefix="bench-prometheus-")
+    try:
+        return _run(replace(config, prometheus_dir=prometheus_dir))
+    finally:
+        shutil.rmtree(prometheus_dir, ignore_errors=True)
+
+
+def _run(config: BenchConfig) -> Path:
     dataset.create_database(config)
     setup_django(config)
     from bench import engine, http, machine, report
