@@ -262,3 +262,10 @@ def test_http_variables_are_validated():
 def test_fast_responses_are_labelled_like_the_viewset_for_metrics(published):
     response = Client().get(url("summary"))
     assert response.wsgi_request.resolver_match.view_name == "visitors-summary"
+
+
+def test_the_openapi_schema_describes_304(db):
+    schema = Client().get("/docs/json").json()
+    for name in NAMES:
+        responses = schema["paths"][f"/api/visitors/{name}"]["get"]["responses"]
+        assert "304" in responses

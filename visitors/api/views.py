@@ -20,7 +20,8 @@ from visitors.api.exceptions import ServiceUnavailable
 DESCRIPTION = (
     "Query parameters are not used; unknown ones are ignored. While the database is "
     "unreachable, the last good value is served with `stale: true` and `as_of`; if there is "
-    "none, 503."
+    "none, 503. Every 200 carries an `ETag` and `Cache-Control: max-age` (the refresh "
+    "interval); a request with a matching `If-None-Match` gets 304 with no body."
 )
 
 
@@ -31,6 +32,7 @@ def _error(description: str) -> OpenApiResponse:
 def _responses(body: type[Serializer]) -> dict[int, object]:
     return {
         200: body,
+        304: OpenApiResponse(description="Not Modified: `If-None-Match` matched the `ETag`."),
         405: _error("Any method but GET, HEAD or OPTIONS: the API is read-only."),
         406: _error("The Accept header allows no JSON."),
         429: _error("Rate limit (API_ANON_RATE) exceeded; see Retry-After."),
