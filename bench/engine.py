@@ -6,6 +6,7 @@ Everything goes through the service's own code (``visitors.sync.Cycle``,
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -118,6 +119,31 @@ def daily_job(config: BenchConfig) -> dict[str, Any]:
     return result
 
 
+COLD_CLIENTS = 8
+
+
+def _concurrent(fn: Callable[[], Any], clients: int) -> list[float]:
+    """Each client's wait when ``clients`` threads ask at once (single flight: one computes)."""
+    from django.db import connections
+
+    waits: list[float] = []
+    barrier = threading.Barrier(clients)
+
+    def client() -> None:
+        barrier.wait()
+        try:
+            waits.append(_ms(fn)[0])
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(waits)
+
+
 def cold_start(config: BenchConfig) -> dict[str, Any]:
     """Empty Redis to every payload; then cold series with the rollup kept."""
     from django.core.cache import cache
@@ -127,6 +153,8 @@ def cold_start(config: BenchConfig) -> dict[str, Any]:
 
     cache.clear()
     empty_ms, _ = _ms(payloads.summary)
+    cache.clear()
+    concurrent_ms = _concurrent(payloads.summary, COLD_CLIENTS)
     series_ms: dict[str, float] = {}
     runs = max(3, config.daily_runs)
     for spec in payloads.SERIES:
@@ -143,6 +171,8 @@ def cold_start(config: BenchConfig) -> dict[str, Any]:
         samples.append(_ms(payloads.summary)[0])
     result = {
         "empty_redis_summary_ms": empty_ms,
+        "empty_redis_concurrent_clients": COLD_CLIENTS,
+        "empty_redis_concurrent_ms": concurrent_ms,
         "cold_series_with_rollup_ms": series_ms,
         "cold_summary_with_rollup_ms": median(samples),
     }

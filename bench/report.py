@@ -242,6 +242,13 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
             f"- empty Redis to a full `/summary` (`visitors.payloads.summary`: one grouped pass "
             f"fills the rollup, then today's count): **{_fmt(r['empty_redis_summary_ms'], 0)} ms**"
         )
+        waits = r.get("empty_redis_concurrent_ms")
+        if waits:
+            add(
+                f"- the same with {r['empty_redis_concurrent_clients']} clients at once (single "
+                f"flight: one computes, the others wait for it): waits from "
+                f"{_fmt(min(waits), 0)} to {_fmt(max(waits), 0)} ms"
+            )
         series = ", ".join(
             f"{name} {_fmt(ms)} ms" for name, ms in r["cold_series_with_rollup_ms"].items()
         )
