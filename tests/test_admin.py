@@ -113,7 +113,7 @@ def assert_cheap(sqls: list[str]) -> None:
             assert "LIKE '%" not in sql and "LIKE %s" not in sql, sql
         if "COUNT(" in sql.upper():
             assert "LIMIT" in sql.upper(), f"unbounded count: {sql}"
-        assert re.match(r"^\s*(SET STATEMENT \S+ FOR )?(SELECT|SHOW)\b", sql, re.I), sql
+        assert re.match(r"^\s*(SET STATEMENT \S+ FOR\s+)?(SELECT|SHOW)\b", sql, re.I), sql
 
 
 # --- access ----------------------------------------------------------------------------
@@ -392,3 +392,41 @@ def test_the_admin_only_reads_the_visitor_table(staff_client, rows):
             assert staff_client.get(url).status_code == 200, url
     assert queries.captured_queries
     assert_cheap([query["sql"] for query in queries.captured_queries])
+
+
+def test_every_list_statement_has_a_server_time_limit(staff_client, rows):
+    _, sqls = get(staff_client, {"q": "ENG", "room_code": "MAIN-HALL"})
+    on_table = [sql for sql in sqls if "`visitor_count`" in sql]
+    assert on_table and all(sql.startswith("SET STATEMENT max_statement_time=") for sql in on_table)
+    assert "max_statement_time=3.000 FOR SELECT `visitor_count`.`visitor_id`" in "\n".join(sqls)
+
+
+def test_a_list_that_runs_out_of_time_ends_with_a_message(staff_client, rows, monkeypatch):
+    monkeypatch.setattr(visitor_admin, "LIST_TIME_LIMIT_S", 0.1)
+    monkeypatch.setattr(
+        visitor_admin.VisitorAdmin,
+        "get_search_results",
+        lambda self, request, queryset, term: (
+            queryset.extra(where=["SLEEP(0.2) = 0"]) if term else queryset,
+            False,
+        ),
+    )
+    response = staff_client.get(CHANGELIST + "?q=slow")
+    assert response.status_code == 302 and response["Location"] == CHANGELIST
+    page = staff_client.get(CHANGELIST)
+    assert "took longer than 0.1 s and was stopped" in page.content.decode()
+    assert shown_ids(page)  # the connection is still usable
+
+
+def test_time_limit_wraps_only_plain_selects():
+    assert visitor_admin.limited_sql("SELECT 1", seconds=2, mariadb=True) == (
+        "SET STATEMENT max_statement_time=2.000 FOR SELECT 1"
+    )
+    assert visitor_admin.limited_sql("SELECT 1", seconds=2, mariadb=False) == (
+        "SELECT /*+ MAX_EXECUTION_TIME(2000) */ 1"
+    )
+    already = "SET STATEMENT max_statement_time=0.250 FOR SELECT 1"
+    assert visitor_admin.limited_sql(already, seconds=2, mariadb=True) == already
+    assert visitor_admin.limited_sql("SHOW INDEX FROM t", seconds=2, mariadb=True) == (
+        "SHOW INDEX FROM t"
+    )

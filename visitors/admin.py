@@ -14,6 +14,10 @@ What a stock ModelAdmin would do on a 10M-row MySQL table, and what this one doe
   filter of ready-made ranges (today, yesterday, past 7 days, months, years) that become
   ``checkin_date >= a AND checkin_date < b`` on the indexed column.
 
+- a search or filter that must scan the table anyway (member_id has no index in the legacy
+  schema): every list statement runs under a server-side time limit (``LIST_TIME_LIMIT_S``)
+  and the page ends with a message instead of holding the database.
+
 The table belongs to the gate system and the account may be read-only: no add, change or
 delete for anyone, no actions; the admin only ever SELECTs from the visitor database.
 """
@@ -22,15 +26,18 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connections
 from django.db.models import Max, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 
 from visitors.clock import add_months, local_now
 from visitors.models import Visitor
@@ -39,10 +46,45 @@ logger = logging.getLogger(__name__)
 
 COUNT_CAP = 10_000
 COUNT_TIME_LIMIT_S = 0.25
+LIST_TIME_LIMIT_S = 3.0
 CHOICES_WINDOW = 200_000
 CHOICES_TTL = 600
 CHOICES_KEY = "visitors:admin:filter-choices:{using}"
 NULL_CHOICE = "__null__"
+
+
+# --- a ceiling for every list page ------------------------------------------------------
+STATEMENT_TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
+
+
+def limited_sql(sql: str, *, seconds: float, mariadb: bool) -> str:
+    """``sql`` with a server-side time limit, if it is a SELECT without one."""
+    if sql.lstrip()[:6].upper() != "SELECT" or "MAX_EXECUTION_TIME" in sql:
+        return sql  # not a read, or already limited
+    if mariadb:
+        return f"SET STATEMENT max_statement_time={seconds:.3f} FOR {sql}"
+    return sql.replace("SELECT", f"SELECT /*+ MAX_EXECUTION_TIME({int(seconds * 1000)}) */", 1)
+
+
+@contextmanager
+def statement_time_limit(using: str, seconds: float) -> Iterator[None]:
+    """Every SELECT on ``using`` inside the block is aborted by the server after
+    ``seconds`` (MariaDB/MySQL; a no-op elsewhere)."""
+    connection = connections[using]
+    if connection.vendor != "mysql":
+        yield
+        return
+    mariadb = connection.mysql_is_mariadb
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        return execute(limited_sql(sql, seconds=seconds, mariadb=mariadb), params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield
+
+
+def is_statement_timeout(exc: DatabaseError) -> bool:
+    return bool(exc.args) and exc.args[0] in STATEMENT_TIMEOUT_ERRORS
 
 
 # --- counting -------------------------------------------------------------------------
@@ -75,12 +117,7 @@ def bounded_count(queryset: QuerySet, *, cap: int, time_limit: float) -> int | N
     sql, params = inner.query.get_compiler(using=using).as_sql()
     count_sql = f"SELECT COUNT(*) FROM ({sql}) bounded"
     if connection.vendor == "mysql":
-        if connection.mysql_is_mariadb:
-            count_sql = f"SET STATEMENT max_statement_time={time_limit:.3f} FOR {count_sql}"
-        else:
-            count_sql = count_sql.replace(
-                "SELECT", f"SELECT /*+ MAX_EXECUTION_TIME({int(time_limit * 1000)}) */", 1
-            )
+        count_sql = limited_sql(count_sql, seconds=time_limit, mariadb=connection.mysql_is_mariadb)
     try:
         with connection.cursor() as cursor:
             cursor.execute(count_sql, params)
@@ -269,6 +306,31 @@ class VisitorAdmin(admin.ModelAdmin):
         if name and len(name) > 60:
             return f"{name[:57]}..."
         return name
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The list, rendered under ``LIST_TIME_LIMIT_S`` per statement: a search that would
+        scan the table (no index on member_id) ends with a message instead of holding the
+        gate system's database."""
+        using = self.get_queryset(request).db
+        try:
+            with statement_time_limit(using, LIST_TIME_LIMIT_S):
+                response = super().changelist_view(request, extra_context)
+                if isinstance(response, TemplateResponse):
+                    response.render()  # evaluate the page's queries inside the limit
+                return response
+        except DatabaseError as exc:
+            if not is_statement_timeout(exc):
+                raise
+            logger.warning("admin list gave up after %ss: %s", LIST_TIME_LIMIT_S, request.GET)
+            self.message_user(
+                request,
+                f"That search or filter took longer than {LIST_TIME_LIMIT_S:g} s and was "
+                "stopped. Narrow it, for example with a date filter.",
+                level=messages.ERROR,
+            )
+            return HttpResponseRedirect(request.path)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
