@@ -20,6 +20,7 @@ BENCH_SECRET = "bench-only-secret-key-not-for-production-0123456789"
 @dataclass(frozen=True)
 class BenchConfig:
     smoke: bool = False
+    report_only: bool = False
     out_dir: Path = DOCS
     db_host: str = "127.0.0.1"
     db_port: int = 3306
@@ -49,6 +50,10 @@ class BenchConfig:
     @property
     def report_path(self) -> Path:
         return self.out_dir / "BENCHMARKS.md"
+
+    @property
+    def results_path(self) -> Path:
+        return self.out_dir / ("benchmarks-smoke.json" if self.smoke else "benchmarks.json")
 
     @property
     def chart_path(self) -> Path:
@@ -106,6 +111,11 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--redis-url", help="Redis database the run owns (it is flushed)")
     parser.add_argument("--rows", type=int, help="rows in visitor_count (10000000)")
     parser.add_argument("--reload", action="store_true", help="truncate and reload the rows")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite BENCHMARKS.md and the chart from the last run's benchmarks.json",
+    )
     parser.add_argument("--only", help="comma-separated sections: loop,daily,cold,http,load,memory")
     args = parser.parse_args(argv)
     config = BenchConfig(**SMOKE) if args.smoke else BenchConfig()
@@ -128,6 +138,8 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         overrides["rows"] = args.rows
     if args.reload:
         overrides["reload"] = True
+    if args.report_only:
+        overrides["report_only"] = True
     if args.only:
         overrides["sections"] = tuple(s.strip() for s in args.only.split(",") if s.strip())
     return replace(config, **overrides)

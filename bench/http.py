@@ -254,6 +254,7 @@ def warm_http(config: BenchConfig) -> list[dict[str, Any]]:
                     "command": spec.command(),
                 }
                 result.update(_median_run(runs))
+                result["loadavg_1m"] = os.getloadavg()[0]
                 results.append(result)
                 print(
                     f"bench: http {spec.name:38} {name:8} {result['rps']:7.0f} req/s "

@@ -72,4 +72,5 @@ def describe() -> dict[str, Any]:
         "innodb_buffer_pool": f"{int(pool) // 1024 // 1024} MiB",
         "redis": redis_version,
         "wrk": wrk_version(),
+        "loadavg": " ".join(f"{n:.2f}" for n in os.getloadavg()),
     }

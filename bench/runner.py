@@ -23,7 +23,17 @@ def setup_django(config: BenchConfig) -> None:
     django.setup()
 
 
+def write_report(results: dict[str, Any], config: BenchConfig) -> Path:
+    from bench import report
+
+    results["chart"] = report.chart(results, config.chart_path)
+    config.report_path.write_text(report.markdown(results, config))
+    return config.report_path
+
+
 def run(config: BenchConfig) -> Path:
+    if config.report_only:
+        return write_report(json.loads(config.results_path.read_text()), config)
     # /metrics of the servers this run starts counts only this run's processes.
     prometheus_dir = tempfile.mkdtemp(prefix="bench-prometheus-")
     try:
@@ -35,7 +45,7 @@ def run(config: BenchConfig) -> Path:
 def _run(config: BenchConfig) -> Path:
     dataset.create_database(config)
     setup_django(config)
-    from bench import engine, http, machine, report
+    from bench import engine, http, machine
 
     results: dict[str, Any] = {
         "started": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -68,9 +78,5 @@ def _run(config: BenchConfig) -> Path:
             results[name] = measure()
     results["seconds"] = time.monotonic() - started
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    raw = config.out_dir / ("benchmarks-smoke.json" if config.smoke else "benchmarks.json")
-    raw.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    results["chart"] = report.chart(results, config.chart_path)
-    path = config.report_path
-    path.write_text(report.markdown(results, config))
-    return path
+    config.results_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return write_report(results, config)
