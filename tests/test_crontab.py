@@ -4,11 +4,11 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT, clean_env, manage
+
 COMMENT = f"library-dashboard-test-{os.getpid()}"
 
 needs_crontab = pytest.mark.skipif(
@@ -17,21 +17,10 @@ needs_crontab = pytest.mark.skipif(
 )
 
 
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
-            "DOTENV_PATH": os.devnull,
-            "DEBUG": "true",
-            "CRONTAB_COMMENT": COMMENT,
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
+def crontab(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``manage.py crontab ...`` as its user would run it, with this test's comment."""
+    return manage(
+        "crontab", *args, env=clean_env(DEBUG="true", CRONTAB_COMMENT=COMMENT, **env), timeout=60
     )
 
 
@@ -44,7 +33,7 @@ def our_lines() -> list[str]:
 def test_crontab_add_show_remove():
     try:
         schedule = {"VISITOR_SLOW_CRON": "0 30 1 * * *"}
-        added = manage("crontab", "add", **schedule)
+        added = crontab("add", **schedule)
         assert added.returncode == 0, added.stderr
         lines = our_lines()
         assert len(lines) == 1
@@ -58,18 +47,18 @@ def test_crontab_add_show_remove():
         assert "--settings=library_dashboard.settings" in line
         assert "warm_aggregates.log 2>&1" in line
 
-        shown = manage("crontab", "show", **schedule)
+        shown = crontab("show", **schedule)
         assert shown.returncode == 0
         assert "warm_aggregates" in shown.stdout
 
-        removed = manage("crontab", "remove", **schedule)
+        removed = crontab("remove", **schedule)
         assert removed.returncode == 0, removed.stderr
         assert our_lines() == []
     finally:
-        manage("crontab", "remove")
+        crontab("remove")
 
 
 def test_a_bad_schedule_is_refused_before_touching_the_crontab():
-    result = manage("crontab", "add", VISITOR_SLOW_CRON="*/5 * * * * *")
+    result = crontab("add", VISITOR_SLOW_CRON="*/5 * * * * *")
     assert result.returncode != 0
     assert "VISITOR_SLOW_CRON" in result.stderr

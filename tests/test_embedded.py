@@ -2,46 +2,24 @@
 shared by separate processes (the sync loop and the web server)."""
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import TEST_SECRET_KEY, clean_env, manage
 
 
 @pytest.fixture
 def embedded(tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DB_", "REDIS", "DJANGO", "TODAY", "USE_", "VISITOR"))
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
-            "DOTENV_PATH": os.devnull,
-            "VAR_DIR": str(tmp_path),
-            "SECRET_KEY": "embedded-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-            "DEBUG": "false",
-        }
-    )
+    """``manage.py`` with no DB_HOST and no REDIS_URL, in its own VAR_DIR."""
+    env = clean_env(VAR_DIR=str(tmp_path), SECRET_KEY=TEST_SECRET_KEY, DEBUG="false")
 
-    def manage(*args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def run(*args: str) -> subprocess.CompletedProcess:
+        result = manage(*args, env=env)
         assert result.returncode == 0, result.stderr
         return result
 
-    return manage
+    return run
 
 
 @pytest.mark.slow

@@ -7,8 +7,6 @@ here come from this run only; assertions compare before and after.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,11 +16,11 @@ from django.conf import settings
 from django.db import connections
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.processes import manage, services_env
 from visitors import cache
 from visitors.sync import LoopConfig, SyncLoop
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
-ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = {
     "visitors_http_requests": "counter",
     "visitors_http_request_duration_seconds": "histogram",
@@ -131,32 +129,9 @@ def test_the_loop_process_is_counted_too(client, tmp_path):
             [datetime.now(JAKARTA).replace(tzinfo=None)] * 3,
         )
     before = scrape(client)
-    visitors_db = settings.DATABASES["visitors"]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
-        "DOTENV_PATH": os.devnull,
-        "SECRET_KEY": "test-only-secret-key-not-for-production-0123456789",
-        "DB_HOST": str(visitors_db["HOST"]),
-        "DB_PORT": str(visitors_db["PORT"]),
-        "DB_USER": str(visitors_db["USER"]),
-        "DB_PASSWORD": str(visitors_db["PASSWORD"]),
-        "DB_NAME": connections["visitors"].settings_dict["NAME"],
-        "REDIS_URL": settings.REDIS_URL,
-        "TIME_ZONE": settings.TIME_ZONE,
-        "VAR_DIR": str(tmp_path),
-        "PROMETHEUS_MULTIPROC_DIR": str(settings.PROMETHEUS_MULTIPROC_DIR),
-        "TODAY_COUNT_MODE": "direct",
-    }
+    env = services_env(tmp_path, TODAY_COUNT_MODE="direct")
     try:
-        result = subprocess.run(
-            [sys.executable, "manage.py", "runsyncloop", "--once"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = manage("runsyncloop", "--once", env=env, timeout=60)
         assert result.returncode == 0, result.stderr
         after = scrape(client)
         assert value(after, "visitors_today_count") == 3

@@ -3,10 +3,8 @@ API, rate limit, and a database account that can only SELECT."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +14,7 @@ import pytest
 import time_machine
 from django.db import connections
 
+from tests.processes import clean_env, manage
 from visitors import cache, payloads
 from visitors.api.throttling import AnonRateThrottle
 from visitors.api.views import VisitorMetricsViewSet
@@ -35,29 +34,14 @@ def url(name: str) -> str:
 
 
 def run_django(tmp_path: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SECURE_", "DJANGO_", "API_")) and k not in ("SECRET_KEY", "DEBUG")
-    }
-    clean.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
-            "DOTENV_PATH": os.devnull,
-            "VAR_DIR": str(tmp_path / "var"),
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-            "DB_HOST": "",
-            "REDIS_URL": "",
+    """``manage.py`` on the embedded default, with only the given project variables."""
+    return manage(
+        *args,
+        env=clean_env(
+            VAR_DIR=str(tmp_path / "var"),
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
             **env,
-        }
-    )
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        ),
     )
 
 

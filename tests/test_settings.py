@@ -1,16 +1,12 @@
 """library_dashboard/env.py and settings.py: every variable validated, named in the error."""
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from library_dashboard.env import Env
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import clean_env, manage
 
 
 def test_cron_accepts_five_fields_and_the_old_six_field_form_with_zero_seconds():
@@ -61,21 +57,7 @@ def test_time_zone_must_exist():
 
 
 def _check(tmp_path, **env: str) -> subprocess.CompletedProcess:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(
-            ("DB_", "REDIS", "VISITOR", "TODAY", "USE_", "DJANGO", "SECRET", "DEBUG")
-        )
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env={**base, "DOTENV_PATH": os.devnull, "VAR_DIR": str(tmp_path), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return manage("check", env=clean_env(VAR_DIR=str(tmp_path), **env), timeout=60)
 
 
 def test_embedded_default_starts_with_no_services_configured(tmp_path):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta
@@ -14,11 +12,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.db import connections
 
 from tests.conftest import ALL_DATABASES
+from tests.processes import manage, services_env, start_manage
 from visitors import cache
 from visitors.locks import leader_lock
 from visitors.queries import get_queries
@@ -188,33 +186,14 @@ def test_lock_renewal_fails_once_someone_else_holds_it():
 
 
 def _loop_env(tmp_path: Path) -> dict[str, str]:
-    visitors_db = settings.DATABASES["visitors"]
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
-        "DOTENV_PATH": os.devnull,
-        "SECRET_KEY": "test-only-secret-key-not-for-production-0123456789",
-        "DB_HOST": str(visitors_db["HOST"]),
-        "DB_PORT": str(visitors_db["PORT"]),
-        "DB_USER": str(visitors_db["USER"]),
-        "DB_PASSWORD": str(visitors_db["PASSWORD"]),
-        "DB_NAME": connections["visitors"].settings_dict["NAME"],
-        "REDIS_URL": settings.REDIS_URL,
-        "TIME_ZONE": settings.TIME_ZONE,
-        "VAR_DIR": str(tmp_path),
-        "VISITOR_SYNC_LOCK_TTL_MS": "2000",
-        "TODAY_COUNT_MODE": "delta",
-    }
+    return services_env(tmp_path, VISITOR_SYNC_LOCK_TTL_MS="2000", TODAY_COUNT_MODE="delta")
 
 
 def _start_loop(tmp_path: Path, name: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "runsyncloop", "--interval", "200", "--buffer", "50"],
-        cwd=ROOT,
-        env=_loop_env(tmp_path),
-        stdout=open(tmp_path / f"{name}.log", "wb"),
-        stderr=subprocess.STDOUT,
-    )
+    return start_manage(
+        "runsyncloop", "--interval", "200", "--buffer", "50",
+        env=_loop_env(tmp_path), log=tmp_path / f"{name}.log",
+    )  # fmt: skip
 
 
 def _heartbeat_pids(seconds: float) -> set[int]:
@@ -279,14 +258,7 @@ def test_once_runs_one_cycle_and_serves_from_cache(tmp_path, client):
             [datetime.now(JAKARTA).replace(tzinfo=None)] * 2,
         )
     try:
-        result = subprocess.run(
-            [sys.executable, "manage.py", "runsyncloop", "--once"],
-            cwd=ROOT,
-            env=_loop_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = manage("runsyncloop", "--once", env=_loop_env(tmp_path), timeout=60)
         assert result.returncode == 0, result.stderr
         assert "mode=delta count=2" in result.stderr
         for path, key in [("today", "total"), ("summary", "today")]:

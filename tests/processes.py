@@ -1,0 +1,74 @@
+"""Run ``manage.py`` in a separate process, as ops (or cron, or a supervisor) would.
+
+Every such test needs the same thing: the environment of this test run minus the
+project's own variables (so nothing leaks in from the test settings or a developer's
+shell), plus what the test chooses.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connections
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_SECRET_KEY = "test-only-secret-key-not-for-production-0123456789"
+_PROJECT_PREFIXES = ("DB_", "REDIS", "DJANGO", "TODAY", "USE_", "VISITOR", "SECURE_", "API_")
+_PROJECT_NAMES = ("SECRET_KEY", "DEBUG")
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The process environment without the project's variables, plus ``overrides``."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_PROJECT_PREFIXES) and name not in _PROJECT_NAMES
+    }
+    env.update({"DJANGO_SETTINGS_MODULE": "library_dashboard.settings", "DOTENV_PATH": os.devnull})
+    env.update(overrides)
+    return env
+
+
+def services_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """A clean environment pointing at this test run's MariaDB test database and Redis."""
+    visitors_db = settings.DATABASES["visitors"]
+    return clean_env(
+        SECRET_KEY=TEST_SECRET_KEY,
+        DB_HOST=str(visitors_db["HOST"]),
+        DB_PORT=str(visitors_db["PORT"]),
+        DB_USER=str(visitors_db["USER"]),
+        DB_PASSWORD=str(visitors_db["PASSWORD"]),
+        DB_NAME=connections["visitors"].settings_dict["NAME"],
+        REDIS_URL=settings.REDIS_URL,
+        TIME_ZONE=settings.TIME_ZONE,
+        VAR_DIR=str(tmp_path),
+        PROMETHEUS_MULTIPROC_DIR=str(settings.PROMETHEUS_MULTIPROC_DIR),
+        **overrides,
+    )
+
+
+def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_manage(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start ``manage.py`` in the background, its output going to ``log``."""
+    with open(log, "wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
