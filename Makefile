@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
 # Debian packages: building mysqlclient needs the first two; the tests also need cron
-# (crontab add/show/remove), Chromium and its driver (browser tests), MariaDB and Redis.
+# (crontab add/show/remove), Chromium and its driver (browser tests), MariaDB and Redis,
+# and wrk (the benchmark smoke test; it falls back to a Python client without it).
 RUN_APT := libmariadb-dev pkg-config
-TEST_APT := $(RUN_APT) cron chromium chromium-driver mariadb-server redis-server
+TEST_APT := $(RUN_APT) cron chromium chromium-driver mariadb-server redis-server wrk
 
 .PHONY: install install-dev run migrate demo-data superuser test lint format bench clean
 
@@ -57,6 +58,7 @@ format: install-dev
 
 # 10M rows in MariaDB database library_bench (loaded once), Redis db 8; writes docs/BENCHMARKS.md.
 bench: install-dev
+	scripts/ensure-services
 	$(PIP) install --quiet -e '.[bench]'
 	$(PY) -m bench
 
