@@ -159,3 +159,21 @@ def test_openmetrics_when_the_scraper_asks_for_it(client, insert_visits):
 def test_metrics_dir_is_this_runs_own(settings):
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(settings.PROMETHEUS_MULTIPROC_DIR)
     assert Path(settings.PROMETHEUS_MULTIPROC_DIR).is_dir()
+
+
+@pytest.mark.django_db(databases=["default", "visitors"])
+def test_fast_path_hits_are_counted_too(client, insert_visits, settings):
+    settings.VISITORS_HTTP_MEMO_MS = 0
+    now = datetime.now(JAKARTA)
+    insert_visits([now - timedelta(minutes=1)])
+    run_one_cycle(now)  # publishes the pre-rendered bytes the fast path serves
+    before = scrape(client)
+    for _ in range(2):
+        assert client.get("/api/visitors/today").json()["source"] == "cache"
+    after = scrape(client)
+    labels = {"key": "visitors:http:today", "result": "hit"}
+    assert (
+        value(after, "visitors_cache_lookups_total", **labels)
+        - value(before, "visitors_cache_lookups_total", **labels)
+        == 2
+    )

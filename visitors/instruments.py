@@ -77,6 +77,11 @@ def record_request(*, endpoint: str, method: str, status: int, seconds: float) -
     HTTP_LATENCY.labels(endpoint, method).observe(seconds)
 
 
+def record_cache_hit(key: str) -> None:
+    """A value served straight from the cache without ``get_or_compute`` (the fast path)."""
+    CACHE_LOOKUPS.labels(key, "hit").inc()
+
+
 def counted_lookups(
     get_or_compute: Callable[P, tuple[T, str]],
 ) -> Callable[P, tuple[T, str]]:

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.urls import ResolverMatch, resolve
 from django.utils.cache import parse_etags
 
-from visitors import rendered
+from visitors import instruments, rendered
 
 PREFIX = "/api/visitors/"
 PATHS: dict[str, str] = {}
@@ -74,6 +74,7 @@ def fast_response(request: HttpRequest, name: str) -> HttpResponseBase | None:
     stored = rendered.load(name)
     if stored is None:
         return None
+    instruments.record_cache_hit(rendered.http_key(name))
     if not_modified(request, stored.etag):
         return _not_modified_response(stored.etag)
     head = request.method == "HEAD"
