@@ -32,7 +32,6 @@ ROLLUP_KEY = "visitors:rollup:daily"
 ROLLUP_STAMP_KEY = "visitors:rollup:updated"
 INCREMENTAL_BASE_KEY = "visitors:today:base"
 INCREMENTAL_KEY = "visitors:today:incremental"
-DELTA_STATE_KEY = "visitors:today:delta"
 LEADER_KEY = "visitors:sync:leader"
 HEARTBEAT_KEY = "visitors:sync:heartbeat"
 # The last good value of each served payload, kept without expiry with the time of its data:
