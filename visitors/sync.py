@@ -41,7 +41,7 @@ class LoopConfig:
     buffer: float  # seconds between a cycle's end and the next start, at least
     adaptive: bool = False
     max_interval: float = 60.0
-    lock_ttl: float = 10.0
+    lock_ttl: float = 5.0
 
     @classmethod
     def from_settings(
