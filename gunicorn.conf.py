@@ -9,8 +9,11 @@ load_dotenv_file(Path(__file__).resolve().parent)
 _env = Env()
 
 bind = f"{_env.str('HOST', '0.0.0.0')}:{_env.int('PORT', 3000, minimum=1, maximum=65535)}"
-workers = _env.int("WEB_CONCURRENCY", 2, minimum=1)
-threads = _env.int("WEB_THREADS", 4, minimum=1)
+# Plain sync workers by default: the fastest tail for tiny pre-rendered responses behind a
+# proxy (docs/BENCHMARKS.md: p99 under 10 ms at ~4,900 req/s per core, vs ~26 ms for 4
+# gthread threads contending for the GIL). WEB_THREADS > 1 switches to gthread.
+workers = _env.int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1, minimum=1)
+threads = _env.int("WEB_THREADS", 1, minimum=1)
 accesslog = "-" if _env.bool("ACCESS_LOG", False) else None
 forwarded_allow_ips = _env.str("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
@@ -19,7 +22,7 @@ forwarded_allow_ips = _env.str("FORWARDED_ALLOW_IPS", "127.0.0.1")
 _metrics_dir = Path(
     _env.str(
         "PROMETHEUS_MULTIPROC_DIR",
-        str(Path(_env.str("VAR_DIR", str(Path(__file__).resolve().parent / "var"))) / "prometheus"),
+        str(Path(__file__).resolve().parent / _env.str("VAR_DIR", "var") / "prometheus"),
     )
 )
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)

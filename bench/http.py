@@ -200,7 +200,8 @@ def server_specs(config: BenchConfig) -> list[ServerSpec]:
     both = f"{config.server_cpu},{config.client_cpu}"
     drf = (("HTTP_FAST_PATH", "false"),)
     specs = [
-        # The production default (gunicorn.conf.py: WEB_THREADS=4): the one the targets use.
+        # gthread with 4 threads (WEB_THREADS=4), and the production default since this
+        # benchmark: sync workers (gunicorn.conf.py, WEB_THREADS=1).
         ServerSpec(PRIMARY, 1, "gthread", 4, one, short="gthread\n1 core"),
         ServerSpec("1 sync worker, 1 core", 1, "sync", 1, one, short="sync\n1 core"),
         ServerSpec(
