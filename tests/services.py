@@ -10,7 +10,11 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from django.test import override_settings
 
 
 def free_port(start: int) -> int:
@@ -158,3 +162,22 @@ class OwnMariaDB:
             connection.commit()
         finally:
             connection.close()
+
+
+@contextmanager
+def redis_unreachable() -> Iterator[None]:
+    """The Django cache pointed at a Redis URL where nothing listens."""
+    dead = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+            "KEY_FUNCTION": "visitors.cache.verbatim_key",
+            "OPTIONS": {
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }
+    with override_settings(CACHES=dead):
+        yield

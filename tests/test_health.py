@@ -9,16 +9,15 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache as django_cache
 from django.db import connections
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from tests.services import redis_unreachable
 from visitors import cache, health, payloads
 from visitors.sync import LoopConfig, SyncLoop
 
@@ -38,24 +37,6 @@ def _fresh_probe() -> Iterator[None]:
     health.database_probe.forget()
     yield
     health.database_probe.forget()
-
-
-@contextmanager
-def redis_unreachable() -> Iterator[None]:
-    dead = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "KEY_FUNCTION": "visitors.cache.verbatim_key",
-            "OPTIONS": {
-                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
-            },
-        }
-    }
-    with override_settings(CACHES=dead):
-        yield
 
 
 @pytest.fixture

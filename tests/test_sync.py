@@ -276,3 +276,47 @@ def test_redis_gets_the_redis_lock_and_atomic_counter():
 
     assert cache.is_redis()
     assert isinstance(leader_lock(5.0), RedisLeaderLock)
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_the_lock_is_renewed_during_a_long_first_cycle(insert_visits):
+    """A first cycle longer than the lock TTL (a five-year rollup fill) keeps the lock."""
+    competitor_got_it: list[bool] = []
+
+    class SlowFirstCycle:
+        def refresh(self, *, now: datetime) -> int:
+            time.sleep(1.6)  # real time: the lock's TTL runs in Redis
+            competitor_got_it.append(leader_lock(1.0).acquire())
+            return 1
+
+    stop = threading.Event()
+    loop = SyncLoop(
+        config=LoopConfig(interval=1.0, buffer=0.1, lock_ttl=1.0),
+        mode="direct",
+        queries=get_queries(),
+        counter=SlowFirstCycle(),
+        stop=stop,
+    )
+    assert loop.run(once=True)
+    assert competitor_got_it == [False]
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_an_unreachable_cache_fails_the_cycle_before_any_query(insert_visits):
+    from django.db import connections
+
+    from tests.services import redis_unreachable
+
+    loop, counter, _ = make_loop([0.01], lock_ttl=5.0)
+    loop.is_leader = True  # won before Redis went away
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with redis_unreachable(), connections["visitors"].execute_wrapper(record):
+        delay = loop.step()
+    assert loop.failures == 1 and delay == pytest.approx(1.0)
+    assert statements == []  # no five-year refill of a rollup it could not read
+    assert counter.spans == []

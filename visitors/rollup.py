@@ -73,8 +73,14 @@ def save(days: Rollup) -> None:
 
 
 def stamp() -> str | None:
-    """Changes whenever the stored rollup does: lets the loop reload only then."""
-    return cache.safe("get", cache.ROLLUP_STAMP_KEY)
+    """Changes whenever the stored rollup does: lets the loop reload only then.
+
+    Raises ``CacheUnavailable`` when the cache cannot be read (absent is None).
+    """
+    try:
+        return cache.call("get", cache.ROLLUP_STAMP_KEY)
+    except cache.CacheCorrupt:
+        return None
 
 
 def update(

@@ -128,7 +128,11 @@ class Cycle:
         return result
 
     def _refresh_closed(self, today: date) -> None:
-        """Reload the rollup on a new day or when another process (the daily job) changed it."""
+        """Reload the rollup on a new day or when another process (the daily job) changed it.
+
+        Reading the stamp raises while the cache is unreachable: the cycle fails there, before
+        an unreadable rollup could look empty and trigger a five-year refill.
+        """
         current = rollup.stamp()
         if self._closed_for == (today, current):
             return
@@ -199,6 +203,7 @@ class SyncLoop:
         self.failures = 0
         self.is_leader = False
         self.last_success: datetime | None = None
+        self._renewer: _Renewer | None = None
 
     # -- leadership ------------------------------------------------------------------
     def _become_leader(self) -> bool:
@@ -209,7 +214,15 @@ class SyncLoop:
             return False
         if acquired:
             logger.info("%s is now the sync leader", identity())
+            # Renew from now on, so even a long first cycle (a rollup fill) keeps the lock.
+            self._renewer = _Renewer(self.lock, self.config.lock_ttl)
+            self._renewer.start()
         return acquired
+
+    def _stop_renewing(self) -> None:
+        if self._renewer is not None:
+            self._renewer.done.set()
+            self._renewer = None
 
     # -- one step of the loop --------------------------------------------------------
     def step(self) -> float:
@@ -259,7 +272,6 @@ class SyncLoop:
     # -- the whole loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> bool:
         """Loop until stopped; with ``once``, one cycle as leader. False if it never led."""
-        renewer: _Renewer | None = None
         give_up = self.monotonic() + 2 * self.config.lock_ttl
         try:
             while not self.stop.is_set():
@@ -267,21 +279,16 @@ class SyncLoop:
                 if once and not self.is_leader and self.monotonic() > give_up:
                     logger.error("another process holds the sync leader lock; --once gave up")
                     return False
-                if self.is_leader and renewer is None:
-                    renewer = _Renewer(self.lock, self.config.lock_ttl)
-                    renewer.start()
                 if once and self.is_leader:
                     return self.failures == 0
-                if renewer is not None and renewer.lost.is_set():
+                if self._renewer is not None and self._renewer.lost.is_set():
                     logger.warning("lost the leader lock; standing by")
                     self.is_leader = False
-                    renewer.done.set()
-                    renewer = None
+                    self._stop_renewing()
                 self.wait(delay)
             return True
         finally:
-            if renewer is not None:
-                renewer.done.set()
+            self._stop_renewing()
             if self.is_leader:
                 self.lock.release()
                 logger.info("released the sync leader lock")
