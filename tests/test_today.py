@@ -139,3 +139,17 @@ def test_garbage_in_the_increment_key_counts_as_zero(layer):
 def test_record_checkins_rejects_negative_counts():
     with pytest.raises(ValueError):
         record_checkins(-1)
+
+
+def test_reconcile_period_counts_real_time_across_a_dst_fall_back(layer):
+    """Europe/Berlin, 25 Oct 2026: 02:00-03:00 happens twice. The reconcile stays on time."""
+    queries, insert = layer
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime(2026, 10, 25, 2, 30, fold=0, tzinfo=berlin)  # 00:30 UTC
+    repeat = datetime(2026, 10, 25, 2, 0, fold=1, tzinfo=berlin)  # 01:00 UTC, 30 min later
+    insert([datetime(2026, 10, 25, 1, 0)])
+    counter = make_counter("delta", queries=queries, reconcile_interval=timedelta(minutes=10))
+    assert counter.refresh(now=first) == 1
+    _sql(queries, "DELETE FROM visitor_count", [])
+    # Wall clock went back 30 minutes, real time forward 30: the reconcile is due.
+    assert counter.refresh(now=repeat) == 0

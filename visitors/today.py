@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from django.conf import settings
@@ -54,10 +54,14 @@ class _Reconciling:
 
     def reconcile_due(self, now: datetime) -> bool:
         last = self.last
-        return last is None or last.day != now.date() or now - last.at >= self.reconcile_interval
+        if last is None or last.day != now.date():
+            return True
+        # Elapsed real time (UTC): wall-clock subtraction in one zone runs backwards for the
+        # repeated hour after a DST fall-back.
+        return now.astimezone(UTC) - last.at >= self.reconcile_interval
 
     def mark_reconciled(self, now: datetime) -> None:
-        self.last = _Reconciled(now.date(), now)
+        self.last = _Reconciled(now.date(), now.astimezone(UTC))
 
 
 class DeltaCounter(_Reconciling):
