@@ -191,6 +191,28 @@ def test_missing_or_garbage_rendered_bytes_fall_back_to_the_viewset(published):
     assert json.loads(Client().get(url("today")).content)["total"] == 417
 
 
+def test_truncated_rendered_bytes_are_not_served(published):
+    client = cache.client.get_client()
+    client.set(rendered.http_key("summary"), b'"0123456789abcdef01234567"\n{"today": 1, "wee')
+    rendered.memo.clear()
+    response = Client().get(url("summary"))
+    assert response.status_code == 200
+    assert json.loads(response.content)["today"] == 417  # the viewset's answer
+
+
+@pytest.mark.parametrize(
+    ("extra", "query"),
+    [
+        ({"HTTP_HOST": "evil.example"}, ""),
+        ({}, "&".join(f"p{i}=1" for i in range(1500))),
+    ],
+    ids=["disallowed-host", "too-many-parameters"],
+)
+def test_the_fast_path_leaves_bad_requests_to_djangos_checks(published, extra, query):
+    response = Client().get(f"{url('today')}?{query}" if query else url("today"), **extra)
+    assert response.status_code == 400
+
+
 # --- CORS --------------------------------------------------------------------------------
 @override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "viewset"])

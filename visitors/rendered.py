@@ -80,9 +80,13 @@ def _decode(raw: bytes | str | None) -> Rendered | None:
     if not raw:
         return None
     etag, sep, body = raw.partition(_SEPARATOR)
-    if not sep or not body or not etag.startswith(b'"'):
+    if not sep or not body:
         return None
-    return Rendered(body, etag.decode("ascii", "replace"))
+    rendered = Rendered(body, etag.decode("ascii", "replace"))
+    if rendered.etag != etag_for(body):  # truncated or foreign bytes: a miss, never served
+        logger.warning("pre-rendered response does not match its ETag; ignoring it")
+        return None
+    return rendered
 
 
 def _redis() -> Any | None:

@@ -3,9 +3,10 @@
 ``MetricsFastPathMiddleware`` sits early in ``MIDDLEWARE``. For ``GET``/``HEAD`` on
 ``/api/visitors/{today,weekly,monthly,yearly,summary}`` it answers from the response bytes
 the sync loop pre-rendered (``visitors.rendered``): no URL resolving, no DRF, no
-serializer, no JSON encoding. On a miss (loop not running, Redis down, a request DRF must
-judge: an ``Accept`` without JSON, the optional rate limit) the DRF viewset answers, and
-this middleware adds the same headers to its response.
+serializer, no JSON encoding. On a miss (loop not running, Redis down, a request Django or
+DRF must judge: a query string, a Host not in ALLOWED_HOSTS, an ``Accept`` without JSON,
+the optional rate limit) the DRF viewset answers, and this middleware adds the same headers
+to its response.
 
 Every 200 carries a strong ``ETag`` (a hash of the body) and ``Cache-Control: max-age``
 (``HTTP_MAX_AGE``, by default the sync interval); a matching ``If-None-Match`` gets
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 from django.urls import ResolverMatch, resolve
 from django.utils.cache import parse_etags
@@ -69,6 +71,17 @@ def _accepts_json(request: HttpRequest) -> bool:
     return not accept or any(token in accept for token in _JSON_ACCEPTS)
 
 
+def _plain_request(request: HttpRequest) -> bool:
+    """No query string, and a Host we serve: anything else gets Django's and DRF's checks."""
+    if request.META.get("QUERY_STRING"):
+        return False
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True
+
+
 def fast_response(request: HttpRequest, name: str) -> HttpResponseBase | None:
     """The pre-rendered answer for ``name``, or None when the viewset must answer."""
     stored = rendered.load(name)
@@ -114,7 +127,12 @@ class MetricsFastPathMiddleware:
         name = PATHS.get(request.path_info)
         if name is None:
             return self.get_response(request)
-        if self.enabled and request.method in ("GET", "HEAD") and _accepts_json(request):
+        if (
+            self.enabled
+            and request.method in ("GET", "HEAD")
+            and _accepts_json(request)
+            and _plain_request(request)
+        ):
             response = fast_response(request, name)
             if response is not None:
                 request.resolver_match = resolver_match(request.path_info)
