@@ -3,6 +3,7 @@
 from datetime import date, datetime, timedelta
 
 import pytest
+from django.db import connections
 
 from tests.conftest import ALL_DATABASES
 
@@ -74,3 +75,20 @@ def test_raw_and_orm_agree(layer):
     for m in moments:
         expected[m.date()] = expected.get(m.date(), 0) + 1
     assert queries.daily_counts(start=date(2026, 2, 26), end=date(2026, 3, 3)) == expected
+
+
+def test_ids_past_two_to_the_31st(layer):
+    """visitor_id is INT UNSIGNED: ids above 2**31 - 1 are real and must be counted."""
+    queries, _ = layer
+    with connections[queries.using].cursor() as cursor:
+        for visitor_id in (3_000_000_000, 3_000_000_001):
+            cursor.execute(
+                "INSERT INTO visitor_count (visitor_id, checkin_date) VALUES (%s, %s)",
+                [visitor_id, datetime(2026, 3, 31, 9, 0)],
+            )
+    end = date(2026, 4, 1)
+    assert queries.count_after_id(start=DAY, end=end, after_id=0) == (2, 3_000_000_001)
+    assert queries.count_after_id(start=DAY, end=end, after_id=3_000_000_000) == (
+        1,
+        3_000_000_001,
+    )

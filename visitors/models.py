@@ -1,10 +1,24 @@
 from django.db import models
 
 
+class UnsignedAutoField(models.AutoField):
+    """``INT UNSIGNED AUTO_INCREMENT``: ids up to 4,294,967,295.
+
+    A plain AutoField tells Django the range ends at 2**31 - 1, so lookups past it
+    (``visitor_id__gt=3_000_000_000``) would be answered "empty" without asking the database.
+    """
+
+    def get_internal_type(self) -> str:
+        return "PositiveIntegerField"
+
+    def rel_db_type(self, connection) -> str:  # the table is not ours: never created
+        return "integer UNSIGNED"
+
+
 class Visitor(models.Model):
     """One check-in at the library gate, in the gate system's table (read-only for us)."""
 
-    visitor_id = models.AutoField(primary_key=True)
+    visitor_id = UnsignedAutoField(primary_key=True)
     member_id = models.CharField(max_length=64, null=True, blank=True)
     member_name = models.CharField(max_length=128, null=True, blank=True)
     institution = models.CharField(max_length=128, null=True, blank=True)
