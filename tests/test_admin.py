@@ -430,3 +430,9 @@ def test_time_limit_wraps_only_plain_selects():
     assert visitor_admin.limited_sql("SHOW INDEX FROM t", seconds=2, mariadb=True) == (
         "SHOW INDEX FROM t"
     )
+
+
+@pytest.mark.parametrize("term", ["²", "9" * 5000, "12345678901"])
+def test_odd_numeric_searches_are_member_prefixes_not_errors(staff_client, term):
+    _response, sqls = get(staff_client, {"q": term})
+    assert_cheap(sqls)

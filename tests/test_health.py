@@ -258,3 +258,10 @@ def test_health_is_in_the_api_schema_and_metrics_is_not(client, db):
     assert set(paths["/health"]["get"]["responses"]) == {"200", "503"}
     assert paths["/health"]["get"]["tags"] == ["Operations"]
     assert "/metrics" not in paths
+
+
+def test_a_garbage_heartbeat_is_no_heartbeat_not_an_outage(client):
+    django_cache.client.get_client().set(cache.HEARTBEAT_KEY, b"garbage{")
+    body = client.get("/health").json()
+    assert body["cache"]["reachable"] is True
+    assert "no sync-loop heartbeat" in body["reasons"]

@@ -184,7 +184,7 @@ def recent_choices(*, using: str, window: int | None = None) -> dict[str, list[s
     window = CHOICES_WINDOW if window is None else window
     visitors = Visitor.objects.using(using)
     newest = visitors.aggregate(newest=Max("pk"))["newest"]
-    recent = visitors.none() if newest is None else visitors.filter(pk__gt=newest - window)
+    recent = visitors.none() if newest is None else visitors.filter(pk__gt=max(newest - window, 0))
     return {
         field: sorted(
             recent.order_by().values_list(field, flat=True).distinct(),
@@ -338,7 +338,8 @@ class VisitorAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if not term.isdigit():
+        # ASCII digits only ("²".isdigit() is true but int() refuses it), at most 10 of them.
+        if not (term.isascii() and term.isdigit() and len(term) <= 10):
             return queryset.filter(member_id__istartswith=term), False
         condition = Q(visitor_id=int(term)) if int(term) < 2**32 else Q(pk__in=[])
         if member_id_is_indexed(queryset.db):

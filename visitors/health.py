@@ -146,6 +146,16 @@ def backend_name() -> str:
     return "database" if isinstance(_backend(), DatabaseCache) else type(_backend()).__name__
 
 
+def _decoded(django_cache: Any, raw: bytes | None) -> Any:
+    """A stored value, or None when absent or undecodable (garbage is not an outage)."""
+    if raw is None:
+        return None
+    try:
+        return django_cache.client.decode(raw)
+    except Exception:
+        return None
+
+
 def _redis_state(keys: tuple[str, ...]) -> CacheState:
     django_cache = _backend()
     client = django_cache.client.get_client(write=False)
@@ -165,9 +175,7 @@ def _redis_state(keys: tuple[str, ...]) -> CacheState:
     latency = round((time.perf_counter() - start) * 1000, 2)
     state = CacheState(Probe(True, latency_ms=latency), "redis")
     raw_beat, leader_pttl = replies[0], replies[1]
-    state.heartbeat = _as_heartbeat(
-        django_cache.client.decode(raw_beat) if raw_beat is not None else None
-    )
+    state.heartbeat = _as_heartbeat(_decoded(django_cache, raw_beat))
     state.leader_held = isinstance(leader_pttl, int) and leader_pttl != -2
     state.leader_ttl_ms = leader_pttl if state.leader_held and leader_pttl >= 0 else None
     for index, key in enumerate(keys):
