@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -92,16 +93,40 @@ class Env:
         value = self.str(name)
         if not value:
             return None
-        parts = urlsplit(value)
         try:
+            parts = urlsplit(value)
             parts.port  # noqa: B018 - raises ValueError on a malformed port
-        except ValueError:
-            raise ImproperlyConfigured(f"{name}={value!r} has an invalid port.") from None
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}={value!r} is not a valid URL: {exc}.") from None
         if parts.scheme not in schemes or not (parts.hostname or parts.path):
             raise ImproperlyConfigured(
                 f"{name}={value!r} is not a valid URL; expected {' or '.join(schemes)}://host:port"
             )
         return value
+
+    def redis_url(self, name: str) -> str | None:
+        """redis://host:port[/db] (or rediss://, unix://); the db, if any, must be a number."""
+        value = self.url(name, ("redis", "rediss", "unix"))
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme != "unix" and not re.fullmatch(r"(/\d+)?/?", parts.path):
+                raise ImproperlyConfigured(
+                    f"{name}={value!r}: the database after the port must be a number (e.g. /0)."
+                )
+        return value
+
+    def database_url(self, name: str, default: str) -> dict[str, Any]:
+        """A Django DATABASES entry from a URL (sqlite:///path, mysql://user:pass@host/db, ...)."""
+        import dj_database_url
+
+        value = self.str(name, default)
+        try:
+            return dj_database_url.parse(value, conn_max_age=60)
+        except Exception as exc:
+            raise ImproperlyConfigured(
+                f"{name}={value!r} is not a database URL Django can use ({exc}); e.g. "
+                "sqlite:////srv/var/django.sqlite3 or mysql://user:password@host:3306/name."
+            ) from None
 
     def rate(self, name: str) -> str | None:
         """A DRF throttle rate like ``120/min`` (per s, sec, m, min, h, hour, d or day); empty = off."""

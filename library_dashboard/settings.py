@@ -13,7 +13,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import dj_database_url
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
@@ -118,10 +117,7 @@ LANGUAGE_CODE = "en-us"
 # ``default`` holds Django's own tables (auth, admin log, sessions); ``visitors`` holds the
 # legacy check-in table, which we only read. The router sends the Visitor model there.
 DATABASES = {
-    "default": dj_database_url.parse(
-        env.str("DJANGO_DATABASE_URL", f"sqlite:///{VAR_DIR / 'django.sqlite3'}"),
-        conn_max_age=60,
-    ),
+    "default": env.database_url("DJANGO_DATABASE_URL", f"sqlite:///{VAR_DIR / 'django.sqlite3'}"),
 }
 DB_HOST = env.str("DB_HOST")
 if DB_HOST:
@@ -153,7 +149,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache ----------------------------------------------------------------------------
 # Keys are stored verbatim (``visitors:today:count``): other programs read and write them.
-REDIS_URL = env.url("REDIS_URL", ("redis", "rediss", "unix"))
+REDIS_URL = env.redis_url("REDIS_URL")
 # A dead Redis must not hang requests: short socket timeouts, and after a failure the web
 # process skips Redis (and MySQL) for OUTAGE_RETRY_MS before trying it again.
 REDIS_TIMEOUT_MS = env.int("REDIS_TIMEOUT_MS", 500, minimum=50, maximum=10_000)

@@ -42,10 +42,31 @@ def test_choice_lists_the_accepted_values():
         )
 
 
-@pytest.mark.parametrize("url", ["http://localhost:6379", "redis://host:notaport", "localhost"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:6379",
+        "redis://host:notaport",
+        "localhost",
+        "redis://[::1",
+        "redis://127.0.0.1:6379/abc",
+    ],
+)
 def test_malformed_redis_url_is_rejected(url):
     with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
-        Env({"REDIS_URL": url}).url("REDIS_URL", ("redis", "rediss", "unix"))
+        Env({"REDIS_URL": url}).redis_url("REDIS_URL")
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379", "redis://h:6379/15", "rediss://h/0", "unix:///tmp/r.sock"]
+)
+def test_good_redis_urls_pass(url):
+    assert Env({"REDIS_URL": url}).redis_url("REDIS_URL") == url
+
+
+def test_a_bad_django_database_url_names_the_variable():
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_DATABASE_URL='foo://bar'"):
+        Env({"DJANGO_DATABASE_URL": "foo://bar"}).database_url("DJANGO_DATABASE_URL", "x")
 
 
 def test_time_zone_must_exist():
@@ -72,6 +93,8 @@ def test_embedded_default_starts_with_no_services_configured(tmp_path):
         ("VISITOR_SYNC_MIN_INTERVAL_MS", "-1"),
         ("VISITOR_SYNC_BUFFER_MS", "soon"),
         ("REDIS_URL", "redis://localhost:port"),
+        ("REDIS_URL", "redis://[::1"),
+        ("DJANGO_DATABASE_URL", "foo://bar"),
         ("VISITOR_SLOW_CRON", "*/5 * * * * *"),
         ("PORT", "70000"),
         ("TIME_ZONE", "Nowhere/Land"),
