@@ -130,7 +130,12 @@ if DB_HOST:
         "NAME": env.str("DB_NAME", "library"),
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"charset": "utf8mb4", "connect_timeout": 3},
+        "OPTIONS": {
+            "charset": "utf8mb4",
+            "connect_timeout": 3,
+            # A hung query fails instead of blocking a worker or the loop (and its lock) forever.
+            "read_timeout": env.int("DB_READ_TIMEOUT_S", 60, minimum=1),
+        },
     }
 else:
     DATABASES["visitors"] = {

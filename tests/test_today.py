@@ -114,14 +114,22 @@ def test_outside_writer_uses_the_documented_redis_command(layer):
     assert counter.refresh(now=NOON + timedelta(seconds=1)) == 1
 
 
-def test_post_save_hook_records_rows_created_through_django(settings, db):
+def test_post_save_hook_records_rows_created_through_django(
+    settings, db, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
     from visitors.models import Visitor
 
     settings.VISITORS_TODAY_COUNT_MODE = "incremental"
-    from django.utils import timezone
-
-    Visitor.objects.create(member_id="ORM", checkin_date=timezone.localtime())
-    Visitor.objects.create(member_id="OLD", checkin_date=timezone.localtime() - timedelta(days=2))
+    with django_capture_on_commit_callbacks(using="visitors") as callbacks:
+        Visitor.objects.create(member_id="ORM", checkin_date=timezone.localtime())
+        Visitor.objects.create(
+            member_id="OLD", checkin_date=timezone.localtime() - timedelta(days=2)
+        )
+        assert pending_increments() == 0  # not before the commit
+    for callback in callbacks:
+        callback()
     assert pending_increments() == 1
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -27,8 +28,14 @@ def record_created_checkin(
     if checkin is None:
         return
     day = checkin.date() if timezone.is_naive(checkin) else local_date(checkin)
-    if day == local_date():
+    if day != local_date():
+        return
+
+    def record() -> None:
         try:
             record_checkins(1)
         except Exception:  # the row is saved; the next reconcile counts it anyway
             logger.warning("could not record check-in %s in the incremental counter", instance.pk)
+
+    # Only once the row is committed: a rolled-back insert must not be counted.
+    transaction.on_commit(record, using=kwargs.get("using"))
