@@ -177,3 +177,21 @@ def test_swagger_ui_is_served_with_local_assets(client):
     assert "/docs/json" in page
     assert "cdn" not in page.lower()
     assert "/static/drf_spectacular_sidecar/" in page
+
+
+def test_rows_dated_on_future_days_count_nowhere(client, insert_visits, frozen):
+    """The old service's series had no upper bound, so a mis-dated row leaked into them."""
+    with frozen(local(2026, 6, 10, 14, 0)):
+        insert_visits(
+            [
+                datetime(2026, 6, 10, 9, 0),
+                datetime(2026, 6, 11, 9, 0),  # tomorrow
+                datetime(2026, 7, 2, 9, 0),  # next month
+                datetime(2027, 3, 1, 9, 0),  # next year
+            ]
+        )
+        body = client.get("/api/visitors/summary").json()
+    assert body["today"] == 1
+    assert sum(d["total"] for d in body["weekly"]) == 1
+    assert sum(m["total"] for m in body["monthly"]) == 1
+    assert sum(y["total"] for y in body["yearly"]) == 1
