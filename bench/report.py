@@ -18,10 +18,11 @@ OLD_SERVICE = [
 HINTS = {
     "http": (
         "a request already skips DRF, Redis (per-process memo) and serializers. gthread's "
-        "4 threads take turns on the GIL, which shows in p99: the sync worker "
-        "(`WEB_THREADS=1`) keeps p99 lower at a few % fewer req/s, at the price of a new "
-        "connection per request. The rest is gunicorn's own accept/parse/write (~70% of the "
-        "worker's py-spy samples) and other work sharing the measured core (load average)"
+        "4 threads take turns on the GIL, which shows in p99; the sync worker (`WEB_THREADS=1`, "
+        "the production default in gunicorn.conf.py since this comparison) keeps p99 well "
+        "under the target at a few % fewer req/s, at the price of a new connection per "
+        "request. The rest is gunicorn's own accept/parse/write (~70% of the worker's py-spy "
+        "samples) and other work sharing the measured core (load average)"
     ),
     "loop": (
         "what would close it: the publish step is one Redis MSET of five values, the count one "
@@ -52,8 +53,10 @@ PROFILE = """### Where the time goes (py-spy)
   `request_finished` signals, CORS reading `request.headers`, the metrics middleware);
   gunicorn's own accept, parse, write and close are the rest. The DRF viewset remains the
   public interface (OpenAPI, 405/406/503, rate limit) and sends the same bytes on a miss.
-- gunicorn `gthread` (the default config: 4 threads) beat `sync` here because it keeps
-  connections alive; the `sync` worker closes every connection after one response.
+- gunicorn `gthread` (4 threads) serves a few % more requests than `sync` because it keeps
+  connections alive (the `sync` worker closes every connection after one response), but its
+  threads contend for the GIL and its p99 misses 25 ms; `sync` meets both targets, so it is
+  the default in `gunicorn.conf.py` (`WEB_THREADS=1`).
 """
 
 
