@@ -10,7 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,13 +36,14 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_for(check: callable, what: str, timeout: float = 20.0) -> None:
+def wait_until(check: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    """Poll ``check`` every 50 ms until it is true; fail naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.05)
-    raise RuntimeError(f"{what} did not come up within {timeout}s")
+    raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
 
 
 class OwnRedis:
@@ -83,7 +84,7 @@ class OwnRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_for(self.ping, f"redis-server on {self.port}")
+        wait_until(self.ping, f"redis-server on {self.port}")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -142,7 +143,7 @@ class OwnMariaDB:
             stdout=subprocess.DEVNULL,
             stderr=(self.workdir / "mysqld.log").open("ab"),
         )
-        _wait_for(self.ping, f"mariadbd on {self.port}", timeout=60)
+        wait_until(self.ping, f"mariadbd on {self.port}", timeout=60)
 
     def kill(self) -> None:
         """Crash it (SIGKILL): clients see dropped connections, as in a real outage."""

@@ -23,7 +23,7 @@ from django.db import connections
 from django.test import Client
 
 from tests.concurrency import QueryLog, concurrent_gets
-from tests.services import OwnMariaDB, OwnRedis, closed_port
+from tests.services import OwnMariaDB, OwnRedis, closed_port, wait_until
 from visitors import cache, payloads
 from visitors.queries import get_queries
 from visitors.schema import ensure_table
@@ -262,15 +262,6 @@ def extra_alias(alias: str, **overrides: object) -> Iterator[None]:
         del connections.settings[alias]
 
 
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {what}")
-
-
 def test_sync_loop_survives_a_mysql_crash_and_recovers(own_mariadb, django_db_blocker, frozen):
     alias = "visitors_own"
     moment = NOW.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
@@ -303,10 +294,10 @@ def test_sync_loop_survives_a_mysql_crash_and_recovers(own_mariadb, django_db_bl
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         try:
-            wait_until(lambda: django_cache.get(cache.TODAY_KEY) == 3, 15, "first publish")
+            wait_until(lambda: django_cache.get(cache.TODAY_KEY) == 3, "first publish", timeout=15)
 
             own_mariadb.kill()
-            wait_until(lambda: loop.failures >= 4, 15, "failed cycles")
+            wait_until(lambda: loop.failures >= 4, "failed cycles", timeout=15)
             assert thread.is_alive()
             assert django_cache.get(cache.HEARTBEAT_KEY)["error"]
             failing = delays[-3:]
@@ -314,7 +305,7 @@ def test_sync_loop_survives_a_mysql_crash_and_recovers(own_mariadb, django_db_bl
 
             own_mariadb.start()
             own_mariadb.execute(*[insert(moment)] * 2)
-            wait_until(lambda: django_cache.get(cache.TODAY_KEY) == 5, 30, "recovery")
+            wait_until(lambda: django_cache.get(cache.TODAY_KEY) == 5, "recovery", timeout=30)
             assert loop.failures == 0
             assert thread.is_alive()
         finally:
