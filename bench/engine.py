@@ -1,7 +1,7 @@
 """In-process measurements: loop cycles, the daily job against a full scan, cold starts.
 
 Everything goes through the service's own code (``visitors.sync.Cycle``,
-``visitors.sync.warm_aggregates``, ``visitors.payloads``) against the bench database.
+``visitors.daily.warm_aggregates``, ``visitors.serving``) against the bench database.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _full_yearly_scan() -> list[tuple[int, int]]:
     from django.db import connections
 
     from visitors.clock import day_start, local_date, next_day
-    from visitors.metrics import history_start
+    from visitors.series import history_start
 
     today = local_date()
     with connections["visitors"].cursor() as cursor:
@@ -98,8 +98,8 @@ def daily_job(config: BenchConfig) -> dict[str, Any]:
 
     from visitors import rollup
     from visitors.clock import local_date
+    from visitors.daily import warm_aggregates
     from visitors.queries import get_queries
-    from visitors.sync import warm_aggregates
 
     cache.clear()
     fill_ms, _ = _ms(lambda: rollup.update(today=local_date(), queries=get_queries()))
@@ -107,7 +107,7 @@ def daily_job(config: BenchConfig) -> dict[str, Any]:
     scan_runs = [_ms(_full_yearly_scan)[0] for _ in range(config.full_scan_runs)]
     job, scan = median(job_runs), median(scan_runs)
     result = {
-        "recheck_days": settings.VISITORS_ROLLUP_RECHECK_DAYS,
+        "recheck_days": settings.VISITORS.VISITOR_ROLLUP_RECHECK_DAYS,
         "job_runs_ms": job_runs,
         "job_median_ms": job,
         "full_scan_runs_ms": scan_runs,
@@ -148,27 +148,31 @@ def cold_start(config: BenchConfig) -> dict[str, Any]:
     """Empty Redis to every payload; then cold series with the rollup kept."""
     from django.core.cache import cache
 
-    from visitors import cache as keys
-    from visitors import payloads
+    from visitors import serving
+    from visitors.endpoints import SUMMARY, TODAY
+
+    def summary() -> Any:
+        return serving.value(SUMMARY, serving.request_facts())
 
     cache.clear()
-    empty_ms, _ = _ms(payloads.summary)
+    empty_ms, _ = _ms(summary)
     cache.clear()
-    concurrent_ms = _concurrent(payloads.summary, COLD_CLIENTS)
+    concurrent_ms = _concurrent(summary, COLD_CLIENTS)
     series_ms: dict[str, float] = {}
     runs = max(3, config.daily_runs)
-    for spec in payloads.SERIES:
+    series = [part for part in SUMMARY.parts if part is not TODAY]
+    for endpoint in series:
         samples = []
         for _ in range(runs):
-            cache.delete_many([spec.key, keys.TODAY_KEY, keys.SUMMARY_KEY])
-            samples.append(_ms(lambda s=spec: payloads.series(s))[0])
-        series_ms[spec.name] = median(samples)
+            cache.delete_many([endpoint.key, TODAY.key, SUMMARY.key])
+            samples.append(
+                _ms(lambda e=endpoint: serving.value(e, serving.request_facts()))[0]  # type: ignore[misc]
+            )
+        series_ms[endpoint.name] = median(samples)
     samples = []
     for _ in range(runs):
-        cache.delete_many(
-            [keys.TODAY_KEY, keys.SUMMARY_KEY, *(spec.key for spec in payloads.SERIES)]
-        )
-        samples.append(_ms(payloads.summary)[0])
+        cache.delete_many([endpoint.key for endpoint in (*series, TODAY, SUMMARY)])
+        samples.append(_ms(summary)[0])
     result = {
         "empty_redis_summary_ms": empty_ms,
         "empty_redis_concurrent_clients": COLD_CLIENTS,

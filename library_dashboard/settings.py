@@ -6,7 +6,6 @@ variable is listed, with its default, in ``.env.example`` and in the README.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shlex
@@ -17,6 +16,7 @@ from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from library_dashboard.env import Env, load_dotenv_file
+from visitors.conf import VisitorSettings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv_file(BASE_DIR)
@@ -54,7 +54,6 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-PORT = env.int("PORT", 3000, minimum=1, maximum=65535)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -75,9 +74,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "visitors.middleware.RequestMetricsMiddleware",
-    # Serves the five metrics endpoints from pre-rendered bytes before the rest of the chain.
-    "visitors.api.fastpath.MetricsFastPathMiddleware",
+    "visitors.prometheus.PrometheusMiddleware",
+    # Serves the catalogue's endpoints from pre-rendered bytes before the rest of the chain.
+    "visitors.api.prerendered.PrerenderedResponseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -158,7 +157,6 @@ REDIS_URL = env.redis_url("REDIS_URL")
 # A dead Redis must not hang requests: short socket timeouts, and after a failure the web
 # process skips Redis (and MySQL) for OUTAGE_RETRY_MS before trying it again.
 REDIS_TIMEOUT_MS = env.int("REDIS_TIMEOUT_MS", 500, minimum=50, maximum=10_000)
-VISITORS_OUTAGE_RETRY_MS = env.int("OUTAGE_RETRY_MS", 2000, minimum=100, maximum=60_000)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -183,31 +181,17 @@ else:
         }
     }
 
-# --- visitor metrics ------------------------------------------------------------------
-TODAY_COUNT_MODES = ("direct", "incremental", "delta")
-VISITORS_USE_ORM = env.bool("USE_ORM", False)
-VISITORS_TODAY_COUNT_MODE = env.choice("TODAY_COUNT_MODE", "direct", TODAY_COUNT_MODES)
-VISITORS_SYNC_MIN_INTERVAL_MS = env.int("VISITOR_SYNC_MIN_INTERVAL_MS", 5000, minimum=100)
-VISITORS_SYNC_BUFFER_MS = env.int("VISITOR_SYNC_BUFFER_MS", 500, minimum=0)
-VISITORS_SYNC_ADAPTIVE = env.bool("VISITOR_SYNC_ADAPTIVE", False)
-VISITORS_SYNC_MAX_INTERVAL_MS = env.int(
-    "VISITOR_SYNC_MAX_INTERVAL_MS", max(60_000, VISITORS_SYNC_MIN_INTERVAL_MS), minimum=100
-)
-if VISITORS_SYNC_MAX_INTERVAL_MS < VISITORS_SYNC_MIN_INTERVAL_MS:
-    raise ImproperlyConfigured(
-        "VISITOR_SYNC_MAX_INTERVAL_MS must be at least VISITOR_SYNC_MIN_INTERVAL_MS "
-        f"({VISITORS_SYNC_MIN_INTERVAL_MS})."
-    )
-VISITORS_SYNC_LOCK_TTL_MS = env.int("VISITOR_SYNC_LOCK_TTL_MS", 5_000, minimum=1000)
-VISITORS_RECONCILE_INTERVAL_MS = env.int("VISITOR_RECONCILE_INTERVAL_MS", 60_000, minimum=1000)
-VISITORS_ROLLUP_RECHECK_DAYS = env.int("VISITOR_ROLLUP_RECHECK_DAYS", 3, minimum=0, maximum=366)
-VISITORS_SLOW_CRON = env.cron("VISITOR_SLOW_CRON", "5 0 * * *")
+# --- the service's own settings -------------------------------------------------------
+# Counting mode, DB layer, loop timing, outage retry, HTTP serving, dashboard: each field of
+# VisitorSettings is read from the variable of the same name (defaults in visitors/conf.py).
+VISITORS = VisitorSettings.from_env(env)
+VISITOR_SLOW_CRON = env.cron("VISITOR_SLOW_CRON", "5 0 * * *")
 
 # The daily job (``manage.py crontab add`` installs it for the current user). The line runs
 # this virtualenv's python on this manage.py; settings and .env are found from its path.
 CRONJOBS = [
     (
-        " ".join(VISITORS_SLOW_CRON),
+        " ".join(VISITOR_SLOW_CRON),
         "django.core.management.call_command",
         ["warm_aggregates"],
         {},
@@ -248,16 +232,7 @@ if API_ANON_RATE:
 # Proxies in front that append to X-Forwarded-For (the client IP for the rate limit).
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("API_NUM_PROXIES", 0, maximum=10)
 
-# --- HTTP caching and CORS for pollers ------------------------------------------------
-# The metrics endpoints answer from response bytes the sync loop pre-renders
-# (visitors.api.fastpath); HTTP_FAST_PATH=false sends every request through DRF.
-VISITORS_HTTP_FAST_PATH = env.bool("HTTP_FAST_PATH", True)
-# How long a web process reuses the pre-rendered bytes it read from Redis (0: every request).
-VISITORS_HTTP_MEMO_MS = env.int("HTTP_MEMO_MS", 1000, maximum=60_000)
-# Cache-Control max-age of metrics responses: the values change once per sync interval.
-VISITORS_HTTP_MAX_AGE = env.int(
-    "HTTP_MAX_AGE", math.ceil(VISITORS_SYNC_MIN_INTERVAL_MS / 1000), maximum=86_400
-)
+# --- CORS for pollers -------------------------------------------------------------------
 # Dashboards on other origins allowed to poll the API (scheme://host[:port], comma-separated).
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", [])
 for _origin in CORS_ALLOWED_ORIGINS:
@@ -284,7 +259,7 @@ SPECTACULAR_SETTINGS = {
     ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "visitors.api.schema.strip_trailing_slashes",
+        "visitors.api.openapi.strip_trailing_slashes",
     ],
 }
 
@@ -296,10 +271,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-
-# --- dashboard ------------------------------------------------------------------------
-# How often the dashboard page at / polls /api/visitors/summary.
-DASHBOARD_POLL_MS = env.int("DASHBOARD_POLL_MS", 5000, minimum=250)
 
 # --- operations -----------------------------------------------------------------------
 # /metrics: prometheus_client's multiprocess mode. Every gunicorn worker and the sync loop

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 from django.core.cache import cache
 from django.db import connections
 
-from visitors.queries import VisitorQueries, get_queries
-from visitors.schema import ensure_table
+from visitors import cache as visitors_cache
+from visitors.legacy_table import ensure_table
+from visitors.queries import VisitorQueries, get_queries, guarded
+from visitors.sync import LoopConfig
 
 VISITOR_ALIASES = ("visitors", "visitors_sqlite")
 ALL_DATABASES = ["default", *VISITOR_ALIASES]
@@ -24,12 +27,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 def _forget_outages() -> None:
     """An outage one test caused (breakers open, values kept while Redis was down) ends with it."""
-    from visitors import cache as visitors_cache
-    from visitors import payloads
-
     visitors_cache.breaker.reset()
     visitors_cache.memo.clear()
-    payloads.db_breaker.reset()
+    guarded.breaker.reset()
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +91,8 @@ def layer(request, db) -> tuple[VisitorQueries, InsertVisits]:
     return get_queries(using=alias, use_orm=use_orm), (
         lambda moments, **columns: _insert(alias, moments, **columns)
     )
+
+
+def loop_config(**overrides: float | bool) -> LoopConfig:
+    """The loop's configuration from the settings, with ``overrides`` (seconds)."""
+    return replace(LoopConfig.from_settings(), **overrides)

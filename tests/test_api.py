@@ -8,7 +8,7 @@ import time_machine
 from django.core.cache import cache as django_cache
 
 from tests.conftest import ALL_DATABASES
-from visitors import cache
+from visitors.endpoints import MONTHLY, SUMMARY, TODAY, WEEKLY, YEARLY
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -52,7 +52,7 @@ def test_first_read_computes_then_serves_from_cache(client, insert_visits, froze
         second = client.get("/api/visitors/today").json()
     assert first == {"total": 2, "source": "db"}
     assert second == {"total": 2, "source": "cache"}
-    assert django_cache.get(cache.TODAY_KEY) == 2
+    assert django_cache.get(TODAY.key) == 2
 
 
 def test_keys_are_stored_verbatim_in_redis(client, insert_visits):
@@ -60,13 +60,13 @@ def test_keys_are_stored_verbatim_in_redis(client, insert_visits):
     redis = django_cache.client.get_client()
     stored = {key.decode() for key in redis.keys("visitors:*")}
     assert {
-        cache.TODAY_KEY,
-        cache.WEEK_KEY,
-        cache.MONTH_KEY,
-        cache.YEAR_KEY,
-        cache.SUMMARY_KEY,
+        TODAY.key,
+        WEEKLY.key,
+        MONTHLY.key,
+        YEARLY.key,
+        SUMMARY.key,
     } <= stored
-    assert int(redis.get(cache.TODAY_KEY)) == 0
+    assert int(redis.get(TODAY.key)) == 0
 
 
 def test_series_shapes_and_agreement_with_today(client, insert_visits, frozen):
@@ -146,10 +146,10 @@ def test_a_cached_series_from_yesterday_is_not_served_after_midnight(client, ins
     with frozen(local(2026, 5, 31, 23, 59, 50)):
         insert_visits([datetime(2026, 5, 31, 12, 0)])
         assert client.get("/api/visitors/weekly").json()["days"][-1]["date"] == "2026-05-31"
-        assert django_cache.ttl(cache.TODAY_KEY) <= 10
+        assert django_cache.ttl(TODAY.key) <= 10
     # Redis expires the undated today count at midnight in real time (TTL asserted above);
     # the frozen clock cannot make it do so, so play that part.
-    django_cache.delete(cache.TODAY_KEY)
+    django_cache.delete(TODAY.key)
     with frozen(local(2026, 6, 1, 0, 0, 5)):
         days = client.get("/api/visitors/weekly").json()["days"]
     assert days[-2:] == [{"date": "2026-05-31", "total": 1}, {"date": "2026-06-01", "total": 0}]
@@ -158,7 +158,7 @@ def test_a_cached_series_from_yesterday_is_not_served_after_midnight(client, ins
 def test_fallback_ttl_never_outlives_local_midnight(client, insert_visits, frozen):
     with frozen(local(2026, 5, 31, 23, 59, 50)):
         client.get("/api/visitors/today")
-        assert 0 < django_cache.ttl(cache.TODAY_KEY) <= 10
+        assert 0 < django_cache.ttl(TODAY.key) <= 10
 
 
 def test_openapi_json_documents_the_visitors_endpoints(client):

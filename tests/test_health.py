@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,9 +18,12 @@ from django.core.cache import cache as django_cache
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
+from tests.conftest import loop_config
 from tests.services import redis_unreachable
-from visitors import cache, health, payloads
-from visitors.sync import LoopConfig, SyncLoop
+from visitors import health, keys, publishing
+from visitors.endpoints import SUMMARY, TODAY
+from visitors.publishing import CycleFacts
+from visitors.sync import SyncLoop
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 NOW = datetime(2026, 6, 1, 14, 30, tzinfo=JAKARTA)
@@ -53,14 +57,14 @@ def visitors_db_unreachable() -> Iterator[None]:
 
 def run_one_cycle(now: datetime = NOW) -> SyncLoop:
     loop = SyncLoop(
-        config=LoopConfig(interval=5.0, buffer=0.5, lock_ttl=10.0), mode="direct", now=lambda: now
+        config=loop_config(interval=5.0, buffer=0.5, lock_ttl=10.0), mode="direct", now=lambda: now
     )
     assert loop.run(once=True)
     return loop
 
 
 def publish_payloads(now: datetime = NOW) -> None:
-    payloads.publish(now=now, closed={}, today_count=7, ttl=300)
+    publishing.publish(CycleFacts.of(now=now, closed={}, today_count=7), ttl=300)
 
 
 # -- the status rule -------------------------------------------------------------------
@@ -103,8 +107,8 @@ def test_overall_status_rule(database_ok, cache_ok, payloads_cached, loop, expec
 
 
 def test_stale_after_covers_a_leader_takeover(settings):
-    settings.VISITORS_SYNC_MIN_INTERVAL_MS = 1000
-    settings.VISITORS_SYNC_LOCK_TTL_MS = 10_000
+    settings.VISITORS = replace(settings.VISITORS, VISITOR_SYNC_MIN_INTERVAL_MS=1000)
+    settings.VISITORS = replace(settings.VISITORS, VISITOR_SYNC_LOCK_TTL_MS=10_000)
     assert health.stale_after(None) == 11.0  # lock TTL + one interval
     assert health.stale_after({"interval_ms": 20_000}) == 60.0  # three (adaptive) intervals
 
@@ -149,10 +153,10 @@ def test_ok_after_a_loop_cycle(insert_visits, client):
     assert beat["count"] == 3 and beat["cycle"] == 1 and beat["cycle_ms"] > 0
     assert beat["leader"].endswith(f":{os.getpid()}")
     assert beat["leader_lock_held"] is False  # --once released it
-    today = body["keys"][cache.TODAY_KEY]
+    today = body["keys"][TODAY.key]
     assert today["present"] and today["age_from"] == "heartbeat" and today["age_s"] == 2.0
     assert 0 < today["ttl_s"] <= loop.config.key_ttl(5.0)
-    rollup = body["keys"][cache.ROLLUP_KEY]
+    rollup = body["keys"][keys.ROLLUP_DAILY]
     assert rollup["present"] and rollup["ttl_s"] is None and rollup["age_from"] == "idletime"
 
 
@@ -160,7 +164,7 @@ def test_ok_after_a_loop_cycle(insert_visits, client):
 def test_http_ok_is_200(insert_visits, client):
     insert_visits([])
     # The view reads the real clock, so the loop does too: the heartbeat is seconds old.
-    loop = SyncLoop(config=LoopConfig(interval=5.0, buffer=0.5, lock_ttl=10.0), mode="direct")
+    loop = SyncLoop(config=loop_config(interval=5.0, buffer=0.5, lock_ttl=10.0), mode="direct")
     assert loop.run(once=True)
     response = client.get("/health")
     assert response.status_code == 200
@@ -175,8 +179,8 @@ def test_stale_heartbeat_and_failed_cycle_degrade():
     assert later.status == "degraded"
     assert any("heartbeat older than" in reason for reason in later.reasons)
 
-    beat = django_cache.get(cache.HEARTBEAT_KEY)
-    django_cache.set(cache.HEARTBEAT_KEY, {**beat, "error": "database is down"}, None)
+    beat = django_cache.get(keys.SYNC_HEARTBEAT)
+    django_cache.set(keys.SYNC_HEARTBEAT, {**beat, "error": "database is down"}, None)
     failed = health.check(now=NOW + timedelta(seconds=1))
     assert failed.status == "degraded"
     assert failed.reasons == ["last sync cycle failed: database is down"]
@@ -190,7 +194,7 @@ def test_no_loop_is_degraded_but_serving(client):
     assert body["status"] == "degraded"
     assert "no sync-loop heartbeat" in body["reasons"]
     assert "served values missing from the cache" in body["reasons"]
-    assert body["keys"][cache.SUMMARY_KEY]["present"] is False
+    assert body["keys"][SUMMARY.key]["present"] is False
 
 
 @pytest.mark.django_db(databases=["default", "visitors"])
@@ -225,9 +229,9 @@ def test_database_unreachable_serving_last_good_copies_is_degraded(visitors_db_u
     body = response.json()
     assert body["status"] == "degraded"
     assert "serving the last good values, marked stale" in body["reasons"]
-    summary = body["keys"][cache.SUMMARY_KEY]
+    summary = body["keys"][SUMMARY.key]
     assert summary["present"] is False and summary["last_good"] is True
-    assert body["keys"][cache.ROLLUP_KEY]["last_good"] is None
+    assert body["keys"][keys.ROLLUP_DAILY]["last_good"] is None
 
 
 @pytest.mark.django_db(databases=["default", "visitors"], transaction=True)
@@ -261,7 +265,7 @@ def test_health_is_in_the_api_schema_and_metrics_is_not(client, db):
 
 
 def test_a_garbage_heartbeat_is_no_heartbeat_not_an_outage(client):
-    django_cache.client.get_client().set(cache.HEARTBEAT_KEY, b"garbage{")
+    django_cache.client.get_client().set(keys.SYNC_HEARTBEAT, b"garbage{")
     body = client.get("/health").json()
     assert body["cache"]["reachable"] is True
     assert "no sync-loop heartbeat" in body["reasons"]

@@ -17,6 +17,7 @@ from django.core.cache import cache as django_cache
 
 from tests.concurrency import QueryLog, concurrent_gets
 from visitors import cache
+from visitors.endpoints import TODAY
 
 NOW = datetime(2026, 3, 10, 14, 30, tzinfo=ZoneInfo("Asia/Jakarta"))
 ENDPOINTS = ("today", "weekly", "monthly", "yearly", "summary")
@@ -63,13 +64,13 @@ def test_fifty_clients_on_summary_cost_one_query_per_question():
 def test_a_computation_in_another_process_is_awaited_not_repeated():
     """Another process holds the compute lock (in Redis): wait for its value, don't query."""
     raw = django_cache.client.get_client(write=True)
-    raw.set(f"{cache.TODAY_KEY}:lock", b'"other-process"', ex=30)
+    raw.set(f"{TODAY.key}:lock", b'"other-process"', ex=30)
     log = QueryLog()
 
     def other_process_finishes() -> None:
         time.sleep(0.3)
-        raw.set(cache.TODAY_KEY, b"4", ex=60)
-        raw.delete(f"{cache.TODAY_KEY}:lock")
+        raw.set(TODAY.key, b"4", ex=60)
+        raw.delete(f"{TODAY.key}:lock")
 
     finisher = threading.Thread(target=other_process_finishes)
     finisher.start()

@@ -10,16 +10,19 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.cache import cache
 from django.test import Client, override_settings
 
-from visitors import payloads, rendered
+from visitors import keys, publishing, rendered, serving
+from visitors.publishing import CycleFacts
 from visitors.rollup import wanted_days
 
 TZ = ZoneInfo("Asia/Jakarta")
@@ -44,13 +47,15 @@ def frozen():
 def published(frozen):
     """What one sync-loop cycle leaves in Redis: data, last-good values, pre-rendered bytes."""
     rendered.memo.clear()
-    payloads.publish(now=frozen, closed=_closed(frozen.date()), today_count=417, ttl=60)
+    publishing.publish(
+        CycleFacts.of(now=frozen, closed=_closed(frozen.date()), today_count=417), ttl=60
+    )
     yield frozen
     rendered.memo.clear()
 
 
 def _drop_rendered() -> None:
-    cache.delete_many([rendered.http_key(name) for name in NAMES])
+    cache.delete_many([keys.prerendered(name) for name in NAMES])
     rendered.memo.clear()
 
 
@@ -84,18 +89,18 @@ def test_fast_path_serves_the_stored_bytes_without_the_viewset(published, monkey
     def boom(*args, **kwargs):
         raise AssertionError("the viewset was called")
 
-    monkeypatch.setattr(payloads, "response_body", boom)
+    monkeypatch.setattr(serving, "response_body", boom)
     response = Client().get(url("summary"))
     assert response.status_code == 200
     assert json.loads(response.content)["today"] == 417
 
 
-@override_settings(VISITORS_HTTP_FAST_PATH=False)
+@override_settings(VISITORS=replace(settings.VISITORS, HTTP_FAST_PATH=False))
 def test_fast_path_can_be_switched_off(published, monkeypatch):
     calls = []
-    original = payloads.response_body
+    original = serving.response_body
     monkeypatch.setattr(
-        payloads, "response_body", lambda name, **kw: calls.append(name) or original(name, **kw)
+        serving, "response_body", lambda e, **kw: calls.append(e.name) or original(e, **kw)
     )
     response = Client().get(url("today"))
     assert response.status_code == 200 and calls == ["today"]
@@ -126,7 +131,9 @@ def test_if_none_match_gets_304(published, name, fast):
 def test_etag_changes_when_the_loop_publishes_a_new_count(published):
     client = Client()
     first = client.get(url("today"))
-    payloads.publish(now=published, closed=_closed(published.date()), today_count=418, ttl=60)
+    publishing.publish(
+        CycleFacts.of(now=published, closed=_closed(published.date()), today_count=418), ttl=60
+    )
     rendered.memo.clear()
     second = client.get(url("today"), HTTP_IF_NONE_MATCH=first["ETag"])
     assert second.status_code == 200
@@ -134,7 +141,7 @@ def test_etag_changes_when_the_loop_publishes_a_new_count(published):
     assert json.loads(second.content)["total"] == 418
 
 
-@override_settings(VISITORS_HTTP_MAX_AGE=7)
+@override_settings(VISITORS=replace(settings.VISITORS, HTTP_MAX_AGE=7))
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "viewset"])
 def test_cache_control_max_age_follows_the_setting(published, fast):
     if not fast:
@@ -144,7 +151,9 @@ def test_cache_control_max_age_follows_the_setting(published, fast):
 
 
 def test_default_max_age_is_the_sync_interval(settings):
-    assert settings.VISITORS_HTTP_MAX_AGE == -(-settings.VISITORS_SYNC_MIN_INTERVAL_MS // 1000)
+    assert settings.VISITORS.HTTP_MAX_AGE == -(
+        -settings.VISITORS.VISITOR_SYNC_MIN_INTERVAL_MS // 1000
+    )
 
 
 def test_head_sends_headers_and_no_body(published):
@@ -173,27 +182,29 @@ def test_an_accept_without_json_is_left_to_drf(published):
 
 
 def test_memo_reuses_what_it_read_for_its_period(published):
-    with override_settings(VISITORS_HTTP_MEMO_MS=60_000):
+    with override_settings(VISITORS=replace(settings.VISITORS, HTTP_MEMO_MS=60_000)):
         client = Client()
         assert json.loads(client.get(url("today")).content)["total"] == 417
-        payloads.publish(now=published, closed=_closed(published.date()), today_count=999, ttl=60)
+        publishing.publish(
+            CycleFacts.of(now=published, closed=_closed(published.date()), today_count=999), ttl=60
+        )
         assert json.loads(client.get(url("today")).content)["total"] == 417
         rendered.memo.clear()  # what the end of the period does
         assert json.loads(client.get(url("today")).content)["total"] == 999
 
 
 def test_missing_or_garbage_rendered_bytes_fall_back_to_the_viewset(published):
-    cache.set(rendered.http_key("today"), "no separator, no etag", 60)
+    cache.set(keys.prerendered("today"), "no separator, no etag", 60)
     rendered.memo.clear()
     response = Client().get(url("today"))
     assert json.loads(response.content) == {"total": 417, "source": "cache"}
-    cache.delete(rendered.http_key("today"))
+    cache.delete(keys.prerendered("today"))
     assert json.loads(Client().get(url("today")).content)["total"] == 417
 
 
 def test_truncated_rendered_bytes_are_not_served(published):
     client = cache.client.get_client()
-    client.set(rendered.http_key("summary"), b'"0123456789abcdef01234567"\n{"today": 1, "wee')
+    client.set(keys.prerendered("summary"), b'"0123456789abcdef01234567"\n{"today": 1, "wee')
     rendered.memo.clear()
     response = Client().get(url("summary"))
     assert response.status_code == 200
@@ -257,7 +268,7 @@ def _settings_with(**variables: str) -> subprocess.CompletedProcess[str]:
         "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
         **variables,
     }
-    code = "import django; django.setup(); from django.conf import settings as s; print(s.CORS_ALLOWED_ORIGINS, s.VISITORS_HTTP_MAX_AGE, s.VISITORS_HTTP_MEMO_MS)"
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.CORS_ALLOWED_ORIGINS, s.VISITORS.HTTP_MAX_AGE, s.VISITORS.HTTP_MEMO_MS)"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,11 +24,14 @@ from django.db import connections
 from django.test import Client
 
 from tests.concurrency import QueryLog, concurrent_gets
+from tests.conftest import loop_config
 from tests.services import OwnMariaDB, OwnRedis, closed_port, wait_until
-from visitors import cache, payloads
-from visitors.queries import get_queries
-from visitors.schema import ensure_table
-from visitors.sync import LoopConfig, SyncLoop
+from visitors import cache, keys, last_good, publishing
+from visitors.endpoints import BY_NAME, CATALOGUE, MONTHLY, SUMMARY, TODAY, WEEKLY, YEARLY
+from visitors.legacy_table import ensure_table
+from visitors.publishing import CycleFacts
+from visitors.queries import get_queries, guarded
+from visitors.sync import SyncLoop
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 NOW = datetime(2026, 3, 10, 14, 30, tzinfo=JAKARTA)
@@ -47,11 +51,11 @@ def without_source(body: dict) -> dict:
 
 @pytest.fixture(autouse=True)
 def _fresh_breakers(settings) -> Iterator[None]:
-    settings.VISITORS_OUTAGE_RETRY_MS = 200
-    for reset in (cache.breaker.reset, payloads.db_breaker.reset, cache.memo.clear):
+    settings.VISITORS = replace(settings.VISITORS, OUTAGE_RETRY_MS=200)
+    for reset in (cache.breaker.reset, guarded.breaker.reset, cache.memo.clear):
         reset()
     yield
-    for reset in (cache.breaker.reset, payloads.db_breaker.reset, cache.memo.clear):
+    for reset in (cache.breaker.reset, guarded.breaker.reset, cache.memo.clear):
         reset()
 
 
@@ -126,7 +130,7 @@ def test_redis_down_every_endpoint_answers_from_the_database(own_redis, visits, 
     assert client.get(url("today")).json() == {"total": 3, "source": "cache"}
     assert not cache.breaker.is_open
     raw = django_cache.client.get_client(write=True)
-    assert raw.get(cache.TODAY_KEY) == b"3"
+    assert raw.get(TODAY.key) == b"3"
 
 
 def test_a_silent_redis_does_not_hang_requests(visits, client, settings):
@@ -183,7 +187,7 @@ def visitors_db_down() -> Iterator[None]:
 
 
 def expire_short_lived_keys() -> None:
-    django_cache.delete_many(list(payloads.KEYS.values()))
+    django_cache.delete_many([endpoint.key for endpoint in CATALOGUE])
 
 
 @TRANSACTIONAL
@@ -208,7 +212,7 @@ def test_mysql_down_serves_last_good_values_marked_stale(visits, client):
             assert {k: v for k, v in body.items() if k not in ("stale", "as_of", "source")} == {
                 k: v for k, v in warm[name].items() if k != "source"
             }
-        assert payloads.db_breaker.is_open
+        assert guarded.breaker.is_open
     time.sleep(0.3)  # MySQL is back: the next request after OUTAGE_RETRY_MS probes it
     body = client.get(url("today")).json()
     assert body == {"total": 3, "source": "db"}
@@ -228,18 +232,18 @@ def test_mysql_down_and_nothing_cached_is_a_clean_503(visits, client):
 
 
 def test_publish_keeps_last_good_values_without_expiry(db):
-    payloads.publish(now=NOW, closed={}, today_count=7, ttl=5)
+    publishing.publish(CycleFacts.of(now=NOW, closed={}, today_count=7), ttl=5)
     raw = django_cache.client.get_client(write=True)
-    assert 0 < raw.ttl(cache.TODAY_KEY) <= 5
-    for name in payloads.NAMES:
-        assert raw.ttl(cache.last_key(name)) == -1  # no expiry
-    last = payloads.last_good("summary")
+    assert 0 < raw.ttl(TODAY.key) <= 5
+    for name in [endpoint.name for endpoint in CATALOGUE]:
+        assert raw.ttl(keys.last_good(name)) == -1  # no expiry
+    last = last_good.read(BY_NAME["summary"])
     assert last is not None and last.as_of == NOW.isoformat()
     assert last.value["today"] == 7 and last.value["weekly"][-1] == {
         "date": "2026-03-10",
         "total": 7,
     }
-    assert payloads.last_good("today") == payloads.LastGood(7, NOW.isoformat())
+    assert last_good.read(BY_NAME["today"]) == last_good.LastGood(7, NOW.isoformat())
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +282,7 @@ def test_sync_loop_survives_a_mysql_crash_and_recovers(own_mariadb, django_db_bl
             return stop.wait(min(delay, 0.05))
 
         loop = SyncLoop(
-            config=LoopConfig(interval=0.1, buffer=0.0, lock_ttl=5.0),
+            config=loop_config(interval=0.1, buffer=0.0, lock_ttl=5.0),
             mode="direct",
             queries=get_queries(using=alias, use_orm=False),
             stop=stop,
@@ -294,18 +298,18 @@ def test_sync_loop_survives_a_mysql_crash_and_recovers(own_mariadb, django_db_bl
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         try:
-            wait_until(lambda: django_cache.get(cache.TODAY_KEY) == 3, "first publish", timeout=15)
+            wait_until(lambda: django_cache.get(TODAY.key) == 3, "first publish", timeout=15)
 
             own_mariadb.kill()
             wait_until(lambda: loop.failures >= 4, "failed cycles", timeout=15)
             assert thread.is_alive()
-            assert django_cache.get(cache.HEARTBEAT_KEY)["error"]
+            assert django_cache.get(keys.SYNC_HEARTBEAT)["error"]
             failing = delays[-3:]
             assert failing == sorted(failing) and failing[-1] > 0.1  # backing off
 
             own_mariadb.start()
             own_mariadb.execute(*[insert(moment)] * 2)
-            wait_until(lambda: django_cache.get(cache.TODAY_KEY) == 5, "recovery", timeout=30)
+            wait_until(lambda: django_cache.get(TODAY.key) == 5, "recovery", timeout=30)
             assert loop.failures == 0
             assert thread.is_alive()
         finally:
@@ -317,12 +321,12 @@ def test_sync_loop_survives_a_mysql_crash_and_recovers(own_mariadb, django_db_bl
 # -- corrupt cache ---------------------------------------------------------------------
 
 CORRUPT_KEYS = [
-    (cache.TODAY_KEY, "today", b'"three"'),
-    (cache.WEEK_KEY, "weekly", b'[{"date": "2026-03-10", "total": 3}]'),
-    (cache.MONTH_KEY, "monthly", b'[{"month": "2026-03", "total": -1}]'),
-    (cache.YEAR_KEY, "yearly", b'{"2026": 3}'),
-    (cache.SUMMARY_KEY, "summary", b'{"today": 3}'),
-    (cache.ROLLUP_KEY, "weekly", b'{"2026-03-09": "two"}'),
+    (TODAY.key, "today", b'"three"'),
+    (WEEKLY.key, "weekly", b'[{"date": "2026-03-10", "total": 3}]'),
+    (MONTHLY.key, "monthly", b'[{"month": "2026-03", "total": -1}]'),
+    (YEARLY.key, "yearly", b'{"2026": 3}'),
+    (SUMMARY.key, "summary", b'{"today": 3}'),
+    (keys.ROLLUP_DAILY, "weekly", b'{"2026-03-09": "two"}'),
 ]
 LAST_KEYS = [
     ("today", b'{"value": 3}'),
@@ -365,7 +369,7 @@ def test_corrupt_key_is_a_miss_logged_once_and_overwritten(
 def test_corrupt_last_good_value_is_ignored_then_overwritten(
     endpoint, wrong_shape, corruption, visits, client, caplog
 ):
-    key = cache.last_key(endpoint)
+    key = keys.last_good(endpoint)
     raw = django_cache.client.get_client(write=True)
     CORRUPTIONS[corruption](raw, key, wrong_shape)
     with visitors_db_down(), caplog.at_level(logging.WARNING, logger="visitors.cache"):
@@ -375,4 +379,4 @@ def test_corrupt_last_good_value_is_ignored_then_overwritten(
 
     time.sleep(0.3)  # the database is back
     assert client.get(url(endpoint)).status_code == 200
-    assert payloads.last_good(endpoint) is not None
+    assert last_good.read(BY_NAME[endpoint]) is not None

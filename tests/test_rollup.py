@@ -8,7 +8,7 @@ from django.core.cache import cache as django_cache
 from django.db import connections
 
 from tests.conftest import ALL_DATABASES
-from visitors import cache, rollup
+from visitors import keys, rollup
 from visitors.queries import get_queries
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -92,10 +92,10 @@ def test_new_year_drops_days_older_than_the_oldest_year_shown(insert_visits):
 @pytest.mark.parametrize("garbage", [b"garbage", b'{"2026-01-01": -4}', b'["not", "a", "dict"]'])
 def test_corrupt_rollup_is_rebuilt(insert_visits, garbage):
     insert_visits([datetime(2026, 3, 9, 9)])
-    django_cache.client.get_client().set(cache.ROLLUP_KEY, garbage)
+    django_cache.client.get_client().set(keys.ROLLUP_DAILY, garbage)
     days = rollup.closed_days(today=TODAY)
     assert days[date(2026, 3, 9)] == 1
-    assert rollup.is_valid(django_cache.get(cache.ROLLUP_KEY))
+    assert rollup.is_valid(django_cache.get(keys.ROLLUP_DAILY))
 
 
 def test_missing_ranges():

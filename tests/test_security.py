@@ -15,9 +15,10 @@ import time_machine
 from django.db import connections
 
 from tests.processes import clean_env, manage
-from visitors import cache, payloads
+from visitors import cache, publishing
 from visitors.api.throttling import AnonRateThrottle
-from visitors.api.views import VisitorMetricsViewSet
+from visitors.api.views import VisitorCountsViewSet
+from visitors.publishing import CycleFacts
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS = ("today", "weekly", "monthly", "yearly", "summary")
@@ -142,7 +143,7 @@ def test_security_headers_on_every_response(client, method, path):
 @pytest.mark.parametrize("name", ENDPOINTS)
 def test_security_headers_on_published_responses(client, name):
     """Also on what the sync loop published (served without the viewset)."""
-    payloads.publish(now=NOW, closed={}, today_count=7, ttl=60)
+    publishing.publish(CycleFacts.of(now=NOW, closed={}, today_count=7), ttl=60)
     with time_machine.travel(NOW, tick=True):
         response = client.get(url(name))
     assert response.status_code == 200
@@ -256,7 +257,7 @@ def test_an_accept_header_without_json_is_a_json_406(client):
 
 @pytest.fixture
 def throttled(monkeypatch):
-    monkeypatch.setattr(VisitorMetricsViewSet, "throttle_classes", [AnonRateThrottle])
+    monkeypatch.setattr(VisitorCountsViewSet, "throttle_classes", [AnonRateThrottle])
     monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "3/min"})
     cache.breaker.reset()
     yield

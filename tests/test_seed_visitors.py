@@ -15,7 +15,7 @@ from django.db import connections
 
 from tests.conftest import ALL_DATABASES
 from visitors import seeding
-from visitors.schema import drop_table, ensure_table, table_exists
+from visitors.legacy_table import drop_table, ensure_table, table_exists
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 # A Tuesday in term time, mid-morning, library-local.

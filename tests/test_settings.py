@@ -1,12 +1,13 @@
 """library_dashboard/env.py and settings.py: every variable validated, named in the error."""
 
 import subprocess
+import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from library_dashboard.env import Env
-from tests.processes import clean_env, manage
+from tests.processes import ROOT, clean_env, manage
 
 
 def test_cron_accepts_five_fields_and_the_old_six_field_form_with_zero_seconds():
@@ -96,9 +97,10 @@ def test_embedded_default_starts_with_no_services_configured(tmp_path):
         ("REDIS_URL", "redis://[::1"),
         ("DJANGO_DATABASE_URL", "foo://bar"),
         ("VISITOR_SLOW_CRON", "*/5 * * * * *"),
-        ("PORT", "70000"),
         ("TIME_ZONE", "Nowhere/Land"),
         ("USE_ORM", "perhaps"),
+        ("HTTP_MEMO_MS", "61000"),
+        ("OUTAGE_RETRY_MS", "soon"),
     ],
 )
 def test_invalid_values_stop_start_up_naming_the_variable(tmp_path, variable, value):
@@ -112,3 +114,14 @@ def test_without_debug_a_secret_key_is_required(tmp_path):
     result = _check(tmp_path)
     assert result.returncode != 0
     assert "SECRET_KEY is missing" in result.stderr
+
+
+def test_the_web_server_refuses_a_port_out_of_range(tmp_path):
+    """PORT is the web server's (read where it binds), not Django's."""
+    code = "import runpy; runpy.run_path('gunicorn.conf.py')"
+    env = clean_env(VAR_DIR=str(tmp_path), DEBUG="true", PORT="70000")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "PORT" in result.stderr.splitlines()[-1]

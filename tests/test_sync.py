@@ -15,12 +15,13 @@ import pytest
 from django.core.cache import cache as django_cache
 from django.db import connections
 
-from tests.conftest import ALL_DATABASES
+from tests.conftest import ALL_DATABASES, loop_config
 from tests.processes import manage, services_env, start_manage
-from visitors import cache
+from visitors import cache, keys
+from visitors.endpoints import MONTHLY, SUMMARY, TODAY, WEEKLY, YEARLY
 from visitors.locks import leader_lock
 from visitors.queries import get_queries
-from visitors.sync import LoopConfig, SyncLoop, adapted_interval, backoff_delay, next_delay
+from visitors.sync import SyncLoop, adapted_interval, backoff_delay, next_delay
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +69,7 @@ def make_loop(durations, **config) -> tuple[SyncLoop, ScriptedCounter, FakeTime]
     stop = threading.Event()
     counter = ScriptedCounter(clock, durations, stop)
     loop = SyncLoop(
-        config=LoopConfig(**{"interval": 1.0, "buffer": 0.2, "lock_ttl": 5.0, **config}),
+        config=loop_config(**{"interval": 1.0, "buffer": 0.2, "lock_ttl": 5.0, **config}),
         mode="direct",
         queries=get_queries(),
         counter=counter,
@@ -103,27 +104,27 @@ def test_each_cycle_publishes_every_key_with_a_ttl_of_a_few_intervals(insert_vis
     loop, _, _ = make_loop([0.01], interval=2.0, buffer=0.5)
     loop.run()
     for key in (
-        cache.TODAY_KEY,
-        cache.WEEK_KEY,
-        cache.MONTH_KEY,
-        cache.YEAR_KEY,
-        cache.SUMMARY_KEY,
+        TODAY.key,
+        WEEKLY.key,
+        MONTHLY.key,
+        YEARLY.key,
+        SUMMARY.key,
     ):
         assert 2 * 2.5 <= django_cache.ttl(key) <= 3 * 2.5 + 1, key
-    assert django_cache.get(cache.TODAY_KEY) == 42
-    assert django_cache.get(cache.SUMMARY_KEY)["weekly"][-1] == {"date": "2026-06-01", "total": 42}
-    beat = django_cache.get(cache.HEARTBEAT_KEY)
+    assert django_cache.get(TODAY.key) == 42
+    assert django_cache.get(SUMMARY.key)["weekly"][-1] == {"date": "2026-06-01", "total": 42}
+    beat = django_cache.get(keys.SYNC_HEARTBEAT)
     assert beat["count"] == 42 and beat["mode"] == "direct" and beat["error"] is None
     assert set(beat["steps_ms"]) == {"rollup", "count", "publish"}
 
 
 def test_adaptive_interval_grows_with_slow_cycles_and_comes_back():
-    config = LoopConfig(interval=1.0, buffer=0.1, adaptive=True, max_interval=8.0)
+    config = loop_config(interval=1.0, buffer=0.1, adaptive=True, max_interval=8.0)
     assert adapted_interval(config, 0.01) == 1.0
     assert adapted_interval(config, 0.5) == 5.0
     assert adapted_interval(config, 30.0) == 8.0  # bounded above
     assert adapted_interval(config, 0.02) == 1.0  # and back to the base
-    assert adapted_interval(LoopConfig(interval=1.0, buffer=0.1), 30.0) == 1.0
+    assert adapted_interval(loop_config(interval=1.0, buffer=0.1), 30.0) == 1.0
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
@@ -144,11 +145,11 @@ def test_failing_cycles_back_off_and_never_kill_the_loop(insert_visits, caplog):
     assert clock.waits[:3] == [1.0, 2.0, 4.0]  # exponential backoff
     assert "cycle failed (3 in a row)" in caplog.text
     assert loop.failures == 0
-    assert django_cache.get(cache.HEARTBEAT_KEY)["error"] is None
+    assert django_cache.get(keys.SYNC_HEARTBEAT)["error"] is None
 
 
 def test_backoff_is_capped():
-    config = LoopConfig(interval=5.0, buffer=0.5)
+    config = loop_config(interval=5.0, buffer=0.5)
     assert backoff_delay(1, config) == 5.0
     assert backoff_delay(20, config) == 60.0
 
@@ -171,15 +172,15 @@ def test_lock_renewal_fails_once_someone_else_holds_it():
     first = leader_lock(5.0)
     assert first.acquire()
     assert first.renew()
-    django_cache.delete(cache.LEADER_KEY)  # expired
+    django_cache.delete(keys.SYNC_LEADER)  # expired
     second = leader_lock(5.0)
     assert second.acquire()
     assert not first.renew()
     redis = django_cache.client.get_client()
     first.release()  # must not release the other's lock
-    assert redis.exists(cache.LEADER_KEY)
+    assert redis.exists(keys.SYNC_LEADER)
     second.release()
-    assert not redis.exists(cache.LEADER_KEY)
+    assert not redis.exists(keys.SYNC_LEADER)
 
 
 # -- real processes ---------------------------------------------------------------------
@@ -201,7 +202,7 @@ def _heartbeat_pids(seconds: float) -> set[int]:
     pids: set[int] = set()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        beat = django_cache.get(cache.HEARTBEAT_KEY)
+        beat = django_cache.get(keys.SYNC_HEARTBEAT)
         if beat and beat.get("identity"):
             pids.add(int(beat["identity"].rsplit(":", 1)[1]))
         time.sleep(0.05)
@@ -212,7 +213,7 @@ def _wait_for_leader(pid: int, timeout: float) -> float | None:
     """Seconds until ``pid`` writes the heartbeat, or None."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        beat = django_cache.get(cache.HEARTBEAT_KEY)
+        beat = django_cache.get(keys.SYNC_HEARTBEAT)
         if beat and beat.get("identity", "").endswith(f":{pid}"):
             return time.monotonic() - start
         time.sleep(0.05)
@@ -240,7 +241,7 @@ def test_one_leader_and_takeover_after_sigkill_then_graceful_stop(tmp_path):
         assert second.wait(timeout=10) == 0
         log = (tmp_path / "second.log").read_text()
         assert "released the sync leader lock" in log
-        assert not django_cache.client.get_client().exists(cache.LEADER_KEY)
+        assert not django_cache.client.get_client().exists(keys.SYNC_LEADER)
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:
@@ -291,7 +292,7 @@ def test_the_lock_is_renewed_during_a_long_first_cycle(insert_visits):
 
     stop = threading.Event()
     loop = SyncLoop(
-        config=LoopConfig(interval=1.0, buffer=0.1, lock_ttl=1.0),
+        config=loop_config(interval=1.0, buffer=0.1, lock_ttl=1.0),
         mode="direct",
         queries=get_queries(),
         counter=SlowFirstCycle(),

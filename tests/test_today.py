@@ -1,6 +1,7 @@
 """visitors/today.py: each today-count mode is exact after inserts, deletes, late lower ids
 and a local midnight, through both DB layers on both vendors (Asia/Jakarta clock)."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ from django.core.cache import cache as django_cache
 from django.db import connections
 
 from tests.conftest import ALL_DATABASES
-from visitors import cache
+from visitors import keys
 from visitors.today import make_counter, pending_increments, record_checkins
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -101,7 +102,7 @@ def test_incremental_reconcile_keeps_racing_increments_and_ends_exact(layer):
     insert([naive(NOON)] * 3)  # the rows land
     assert counter.refresh(now=NOON + RECONCILE) == 5  # the reconcile subtracts what it saw
     assert pending_increments() == 0
-    assert django_cache.get(cache.INCREMENTAL_BASE_KEY) == 5
+    assert django_cache.get(keys.INCREMENTAL_BASE) == 5
 
 
 def test_outside_writer_uses_the_documented_redis_command(layer):
@@ -121,7 +122,7 @@ def test_post_save_hook_records_rows_created_through_django(
 
     from visitors.models import Visitor
 
-    settings.VISITORS_TODAY_COUNT_MODE = "incremental"
+    settings.VISITORS = replace(settings.VISITORS, TODAY_COUNT_MODE="incremental")
     with django_capture_on_commit_callbacks(using="visitors") as callbacks:
         Visitor.objects.create(member_id="ORM", checkin_date=timezone.localtime())
         Visitor.objects.create(

@@ -13,8 +13,10 @@ from django.core.cache import cache as django_cache
 from django.core.management import call_command
 from django.test import override_settings
 
-from visitors import cache, health, rollup
-from visitors.sync import LoopConfig, SyncLoop
+from tests.conftest import loop_config
+from visitors import health, keys, rollup
+from visitors.endpoints import SUMMARY, TODAY
+from visitors.sync import SyncLoop
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 NOW = datetime(2026, 6, 1, 14, 30, tzinfo=JAKARTA)
@@ -33,7 +35,7 @@ def status(*args: str) -> str:
 
 def run_one_cycle() -> None:
     loop = SyncLoop(
-        config=LoopConfig(interval=5.0, buffer=0.5, lock_ttl=10.0), mode="direct", now=lambda: NOW
+        config=loop_config(interval=5.0, buffer=0.5, lock_ttl=10.0), mode="direct", now=lambda: NOW
     )
     assert loop.run(once=True)
 
@@ -61,7 +63,7 @@ def test_human_without_a_heartbeat():
         text = status()
     assert "Status      DEGRADED" in text
     assert "no heartbeat: runsyncloop has not run against this cache" in text
-    assert f"  {cache.SUMMARY_KEY:<24} absent" in text
+    assert f"  {SUMMARY.key:<24} absent" in text
     assert "holes (1612 days):" in text
     assert "2022-01-01 .. 2026-05-31 (1612 days)" in text
 
@@ -77,10 +79,10 @@ def test_json_after_a_loop_cycle(insert_visits):
     assert loop["fresh"] and loop["count"] == 5 and loop["cycle"] == 1
     assert loop["heartbeat_at"] == NOW.isoformat() and loop["heartbeat_age_s"] == 3.0
     assert set(loop["steps_ms"]) == {"rollup", "count", "publish"}
-    summary = body["keys"][cache.SUMMARY_KEY]
+    summary = body["keys"][SUMMARY.key]
     assert summary["present"] and summary["age_from"] == "heartbeat" and summary["age_s"] == 3.0
     assert summary["ttl_s"] > 0
-    assert body["keys"][cache.ROLLUP_KEY]["ttl_s"] is None  # kept without expiry
+    assert body["keys"][keys.ROLLUP_DAILY]["ttl_s"] is None  # kept without expiry
     assert body["rollup"]["holes"] == [] and body["rollup"]["last_day"] == "2026-05-31"
 
 
@@ -94,11 +96,11 @@ def test_human_after_a_loop_cycle_shows_leader_cycle_and_holes(insert_visits):
     rollup.save(days)
     with time_machine.travel(NOW + timedelta(seconds=1), tick=False):
         text = status()
-    beat = django_cache.get(cache.HEARTBEAT_KEY)
+    beat = django_cache.get(keys.SYNC_HEARTBEAT)
     assert "Status      OK" in text
     assert f"Sync loop   running; leader {beat['identity']} (lock free)" in text
     assert "last cycle        #1: count 2," in text
-    assert f"  {cache.TODAY_KEY:<24} TTL " in text
+    assert f"  {TODAY.key:<24} TTL " in text
     assert "(loop's last successful cycle)" in text
     assert "holes (3 days):" in text
     assert "2026-02-10 .. 2026-02-11 (2 days)" in text
@@ -132,7 +134,7 @@ def test_database_cache_backend_says_ttl_unknown(insert_visits):
             body = json.loads(status("--json"))
             text = status()
     assert body["cache"]["backend"] == "database" and body["status"] == "ok", body["reasons"]
-    today = body["keys"][cache.TODAY_KEY]
+    today = body["keys"][TODAY.key]
     assert today["present"] and today["ttl_known"] is False and today["age_from"] == "heartbeat"
-    assert body["keys"][cache.ROLLUP_KEY]["age_from"] == "unknown"
-    assert f"  {cache.TODAY_KEY:<24} TTL unknown (database cache)" in text
+    assert body["keys"][keys.ROLLUP_DAILY]["age_from"] == "unknown"
+    assert f"  {TODAY.key:<24} TTL unknown (database cache)" in text

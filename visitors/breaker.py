@@ -12,14 +12,21 @@ import threading
 import time
 from collections.abc import Callable
 
+from visitors.conf import visitor_settings
+
 logger = logging.getLogger(__name__)
+
+
+def outage_retry_s() -> float:
+    """``OUTAGE_RETRY_MS``, read when needed (tests change it)."""
+    return visitor_settings().outage_retry_s
 
 
 class Breaker:
     def __init__(
         self,
         name: str,
-        retry_after: Callable[[], float],
+        retry_after: Callable[[], float] = outage_retry_s,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

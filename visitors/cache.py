@@ -1,7 +1,7 @@
-"""Cache keys, TTLs and the one get-or-compute path (single flight, corrupt-value guard).
+"""The one way the service talks to its cache: calls that classify failures, a breaker
+while the cache is down, and get-or-compute (single flight, corrupt-value guard).
 
-Keys are stored verbatim (no Django version prefix) so that other programs can read them,
-and an outside writer can ``INCRBY visitors:today:incremental 1``.
+The keys themselves are in ``visitors.keys`` and in the catalogue (``visitors.endpoints``).
 """
 
 from __future__ import annotations
@@ -14,38 +14,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from django.conf import settings
 from django.core.cache import cache, caches
 from redis import exceptions as redis_exceptions
 
-from visitors import instruments
+from visitors import keys, prometheus
 from visitors.breaker import Breaker
+from visitors.memo import Memo
 
 logger = logging.getLogger(__name__)
 
-TODAY_KEY = "visitors:today:count"
-WEEK_KEY = "visitors:week:daily"
-MONTH_KEY = "visitors:month:totals"
-YEAR_KEY = "visitors:year:totals"
-SUMMARY_KEY = "visitors:summary"
-ROLLUP_KEY = "visitors:rollup:daily"
-ROLLUP_STAMP_KEY = "visitors:rollup:updated"
-INCREMENTAL_BASE_KEY = "visitors:today:base"
-INCREMENTAL_KEY = "visitors:today:incremental"
-LEADER_KEY = "visitors:sync:leader"
-HEARTBEAT_KEY = "visitors:sync:heartbeat"
-# The last good value of each served payload, kept without expiry with the time of its data:
-# served, marked stale, while the database is unreachable.
-LAST_KEY_PREFIX = "visitors:last:"
-
-
-def last_key(name: str) -> str:
-    return f"{LAST_KEY_PREFIX}{name}"
-
-
-# A request that had to compute (cold start, stopped loop) keeps its answer this long.
-FALLBACK_TTL = 60
-SUMMARY_FALLBACK_TTL = 15
 # How long one computation may hold the single-flight lock, and how long others wait on it.
 COMPUTE_LOCK_TTL = 30
 COMPUTE_WAIT = 10.0
@@ -70,12 +47,8 @@ class CacheCorrupt(CacheUnavailable):
     """The key holds something that cannot be decoded: garbage bytes or a wrong Redis type."""
 
 
-def _retry_after() -> float:
-    return settings.VISITORS_OUTAGE_RETRY_MS / 1000
-
-
 # While Redis is known down, requests skip it instead of each paying a connect timeout.
-breaker = Breaker("cache (Redis)", _retry_after)
+breaker = Breaker("cache (Redis)")
 
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis_exceptions.ConnectionError,
@@ -189,29 +162,8 @@ def read_valid(key: str, validate: Callable[[Any], bool]) -> Any | None:
     return _read(key, validate)[0]
 
 
-class _Memo:
-    """This process's own computed values, used only while the shared cache is unreachable."""
-
-    def __init__(self) -> None:
-        self._values: dict[str, tuple[float, Any]] = {}
-        self._guard = threading.Lock()
-
-    def get(self, key: str) -> Any | None:
-        with self._guard:
-            expires, value = self._values.get(key, (0.0, None))
-        return value if time.monotonic() < expires else None
-
-    def put(self, key: str, value: Any, ttl: int | None) -> None:
-        lifetime = MEMO_UNBOUNDED_TTL if ttl is None else ttl
-        with self._guard:
-            self._values[key] = (time.monotonic() + lifetime, value)
-
-    def clear(self) -> None:
-        with self._guard:
-            self._values.clear()
-
-
-memo = _Memo()
+# This process's own computed values, used only while the shared cache is unreachable.
+memo: Memo[Any] = Memo()
 
 
 class _Flight:
@@ -236,7 +188,7 @@ def _always(value: Any) -> bool:
     return True
 
 
-@instruments.counted_lookups
+@prometheus.counted_lookups
 def get_or_compute(
     key: str,
     compute: Callable[[], T],
@@ -298,7 +250,7 @@ def _compute_once(
     value, reachable = usable()  # another caller may have stored it a moment ago
     if value is not None:
         return value, "cache" if reachable else "db"
-    lock_key = f"{key}:lock"
+    lock_key = keys.compute_lock(key)
     token = uuid.uuid4().hex
     try:
         owner = bool(call("add", lock_key, token, COMPUTE_LOCK_TTL))
@@ -319,7 +271,7 @@ def _compute_once(
             call("set", key, value, ttl)
         except CacheUnavailable as exc:
             logger.log(logging.DEBUG if breaker.is_open else logging.WARNING, "%s", exc)
-            memo.put(key, value, ttl)
+            memo.put(key, value, MEMO_UNBOUNDED_TTL if ttl is None else ttl)
         return value, "db"
     finally:
         if owner and safe("get", lock_key) == token:

@@ -22,12 +22,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from django.conf import settings
 from django.core.cache import caches
 from django.db import connections
 
-from visitors import cache, payloads
+from visitors import cache, keys
 from visitors.clock import local_now
+from visitors.conf import visitor_settings
+from visitors.endpoints import CATALOGUE
 from visitors.routers import VISITORS_DB
 
 Status = Literal["ok", "degraded", "down"]
@@ -36,16 +37,16 @@ AgeFrom = Literal["heartbeat", "idletime", "unknown"]
 DB_PING_MAX_AGE = 1.0  # seconds a database ping result is reused in this process
 
 # The payloads a request reads; all present = the cache alone can serve every endpoint.
-PAYLOAD_KEYS = (cache.TODAY_KEY, cache.WEEK_KEY, cache.MONTH_KEY, cache.YEAR_KEY, cache.SUMMARY_KEY)
+PAYLOAD_KEYS = tuple(endpoint.key for endpoint in CATALOGUE)
 # Rewritten by every successful loop cycle: their age is the age of that cycle.
 LOOP_PUBLISHED_KEYS = frozenset(PAYLOAD_KEYS)
-WATCHED_KEYS = (*PAYLOAD_KEYS, cache.ROLLUP_KEY)
+WATCHED_KEYS = (*PAYLOAD_KEYS, keys.ROLLUP_DAILY)
 
 
 def last_good_keys() -> dict[str, str]:
     """Payload key -> the copy of its last good value (no expiry), served stale while MySQL
     is down."""
-    return {key: cache.last_key(name) for name, key in payloads.KEYS.items()}
+    return {endpoint.key: keys.last_good(endpoint.name) for endpoint in CATALOGUE}
 
 
 @dataclass(frozen=True)
@@ -156,18 +157,18 @@ def _decoded(django_cache: Any, raw: bytes | None) -> Any:
         return None
 
 
-def _redis_state(keys: tuple[str, ...]) -> CacheState:
+def _redis_state(watched: tuple[str, ...]) -> CacheState:
     django_cache = _backend()
     client = django_cache.client.get_client(write=False)
     start = time.perf_counter()
     pipe = client.pipeline(transaction=False)
-    pipe.get(django_cache.make_key(cache.HEARTBEAT_KEY))
-    pipe.pttl(django_cache.make_key(cache.LEADER_KEY))
-    for key in keys:
+    pipe.get(django_cache.make_key(keys.SYNC_HEARTBEAT))
+    pipe.pttl(django_cache.make_key(keys.SYNC_LEADER))
+    for key in watched:
         pipe.ttl(django_cache.make_key(key))
         pipe.object("idletime", django_cache.make_key(key))
     copies = last_good_keys()
-    for key in keys:
+    for key in watched:
         pipe.exists(django_cache.make_key(copies.get(key, key)))
     replies = pipe.execute(raise_on_error=False)
     if isinstance(replies[0], Exception):
@@ -178,7 +179,7 @@ def _redis_state(keys: tuple[str, ...]) -> CacheState:
     state.heartbeat = _as_heartbeat(_decoded(django_cache, raw_beat))
     state.leader_held = isinstance(leader_pttl, int) and leader_pttl != -2
     state.leader_ttl_ms = leader_pttl if state.leader_held and leader_pttl >= 0 else None
-    for index, key in enumerate(keys):
+    for index, key in enumerate(watched):
         ttl, idle = replies[2 + 2 * index], replies[3 + 2 * index]
         present = isinstance(ttl, int) and ttl != -2
         state.keys[key] = KeyState(
@@ -186,23 +187,28 @@ def _redis_state(keys: tuple[str, ...]) -> CacheState:
             ttl_s=ttl if present and ttl >= 0 else None,
             # OBJECT IDLETIME fails under an LFU eviction policy: then the age is unknown.
             idle_s=idle if present and isinstance(idle, int) else None,
-            last_good=bool(replies[2 + 2 * len(keys) + index]) if key in copies else None,
+            last_good=bool(replies[2 + 2 * len(watched) + index]) if key in copies else None,
         )
     return state
 
 
-def _other_backend_state(keys: tuple[str, ...]) -> CacheState:
+def _other_backend_state(watched: tuple[str, ...]) -> CacheState:
     """Django's database cache (the embedded default): presence only, TTLs unknown."""
     start = time.perf_counter()
     copies = last_good_keys()
     values = _backend().get_many(
-        [cache.HEARTBEAT_KEY, cache.LEADER_KEY, *keys, *(copies[k] for k in keys if k in copies)]
+        [
+            keys.SYNC_HEARTBEAT,
+            keys.SYNC_LEADER,
+            *watched,
+            *(copies[k] for k in watched if k in copies),
+        ]
     )
     latency = round((time.perf_counter() - start) * 1000, 2)
     state = CacheState(Probe(True, latency_ms=latency), backend_name())
-    state.heartbeat = _as_heartbeat(values.get(cache.HEARTBEAT_KEY))
-    state.leader_held = cache.LEADER_KEY in values
-    for key in keys:
+    state.heartbeat = _as_heartbeat(values.get(keys.SYNC_HEARTBEAT))
+    state.leader_held = keys.SYNC_LEADER in values
+    for key in watched:
         state.keys[key] = KeyState(
             present=key in values,
             ttl_known=False,
@@ -215,10 +221,10 @@ def _as_heartbeat(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and isinstance(value.get("at"), str) else None
 
 
-def read_cache_state(keys: tuple[str, ...] = WATCHED_KEYS) -> CacheState:
+def read_cache_state(watched: tuple[str, ...] = WATCHED_KEYS) -> CacheState:
     """Heartbeat, leader lock and per-key TTLs in one round trip; never raises."""
     try:
-        return _redis_state(keys) if cache.is_redis() else _other_backend_state(keys)
+        return _redis_state(watched) if cache.is_redis() else _other_backend_state(watched)
     except Exception as exc:
         return CacheState(Probe(False, error=_error_text(exc)), backend_name())
 
@@ -239,10 +245,11 @@ def stale_after(heartbeat: dict[str, Any] | None) -> float:
     Three intervals, and never less than the leader-lock TTL plus one interval: the time a
     standby needs to notice a dead leader and run its first cycle.
     """
-    interval = settings.VISITORS_SYNC_MIN_INTERVAL_MS / 1000
+    conf = visitor_settings()
+    interval = conf.VISITOR_SYNC_MIN_INTERVAL_MS / 1000
     if heartbeat and isinstance(heartbeat.get("interval_ms"), int | float):
         interval = max(interval, heartbeat["interval_ms"] / 1000)
-    return max(3 * interval, settings.VISITORS_SYNC_LOCK_TTL_MS / 1000 + interval)
+    return max(3 * interval, conf.VISITOR_SYNC_LOCK_TTL_MS / 1000 + interval)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from django.core.cache import cache as django_cache
 
-from visitors import cache
+from visitors import cache, keys
 
 logger = logging.getLogger(__name__)
 
@@ -71,5 +71,5 @@ class CacheLeaderLock:
             cache.safe("delete", self.key)
 
 
-def leader_lock(ttl: float, key: str = cache.LEADER_KEY) -> LeaderLock:
+def leader_lock(ttl: float, key: str = keys.SYNC_LEADER) -> LeaderLock:
     return RedisLeaderLock(key, ttl) if cache.is_redis() else CacheLeaderLock(key, ttl)

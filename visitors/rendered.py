@@ -2,9 +2,9 @@
 
 When the sync loop (or the daily job) publishes, every endpoint's body is rendered once with
 DRF's own ``JSONRenderer`` (the bytes the viewset would send for a cache hit) and stored next
-to the data as ``visitors:http:<name>`` = ``<etag>\\n<body>``, with the same TTL. The lean
-request path (``visitors.api.fastpath``) serves these bytes without touching DRF; on a miss
-the viewset answers, and its bytes are the same.
+to the data as ``visitors:http:<name>`` = ``<etag>\\n<body>``, with the same TTL. The
+pre-rendered response middleware (``visitors.api.prerendered``) serves these bytes without
+touching DRF; on a miss the viewset answers, and its bytes are the same.
 
 A web process may keep what it read for ``HTTP_MEMO_MS`` (default 1 s, 0 = off), so a
 poller storm costs one Redis read per endpoint per process per period, not one per request.
@@ -14,27 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from rest_framework.renderers import JSONRenderer
 
-from visitors import cache
+from visitors import cache, keys
+from visitors.conf import visitor_settings
+from visitors.endpoints import Endpoint
+from visitors.memo import Memo
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "visitors:http:"
-NAMES = ("today", "weekly", "monthly", "yearly", "summary")
-SERIES_FIELDS = {"weekly": "days", "monthly": "months", "yearly": "years"}
 _SEPARATOR = b"\n"
-
-
-def http_key(name: str) -> str:
-    return f"{KEY_PREFIX}{name}"
 
 
 @dataclass(frozen=True)
@@ -51,23 +44,6 @@ def render(data: Any) -> Rendered:
     """The exact bytes DRF's JSONRenderer sends for ``data``, with their ETag."""
     body = JSONRenderer().render(data)
     return Rendered(body, etag_for(body))
-
-
-def cached_bodies(payloads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each endpoint's JSON for published values (``name -> value``), as served from the cache.
-
-    ``payloads`` maps today/weekly/monthly/yearly/summary to the stored values; the bodies
-    match ``visitors.payloads.response_body`` on a cache hit (the fast-path tests prove it).
-    """
-    bodies: dict[str, dict[str, Any]] = {"today": {"total": payloads["today"], "source": "cache"}}
-    for name, field in SERIES_FIELDS.items():
-        bodies[name] = {field: payloads[name], "source": "cache"}
-    summary = payloads["summary"]
-    bodies["summary"] = {
-        **summary,
-        "source": ",".join(f"{part}:cache" for part in ("today", *SERIES_FIELDS)),
-    }
-    return bodies
 
 
 def _encode(rendered: Rendered) -> bytes:
@@ -98,10 +74,11 @@ def _redis() -> Any | None:
     return get_redis_connection("default")
 
 
-def store(payloads: Mapping[str, Any], *, ttl: int) -> None:
-    """Render and store every endpoint's body (called by ``payloads.publish``)."""
+def store(values: Mapping[Endpoint, Any], *, ttl: int) -> None:
+    """Render and store each endpoint's body, as served from the cache (publishing calls it)."""
     entries = {
-        http_key(name): _encode(render(body)) for name, body in cached_bodies(payloads).items()
+        keys.prerendered(endpoint.name): _encode(render(endpoint.body(value, "cache")))
+        for endpoint, value in values.items()
     }
     client = _redis()
     if client is None:
@@ -116,46 +93,27 @@ def store(payloads: Mapping[str, Any], *, ttl: int) -> None:
         logger.warning("could not store pre-rendered responses: %s", exc)
 
 
-class _Memo:
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Rendered]] = {}
-        self._guard = threading.Lock()
-
-    def get(self, name: str, now: float) -> Rendered | None:
-        entry = self._entries.get(name)
-        return entry[1] if entry is not None and now < entry[0] else None
-
-    def put(self, name: str, rendered: Rendered, expires: float) -> None:
-        with self._guard:
-            self._entries[name] = (expires, rendered)
-
-    def clear(self) -> None:
-        with self._guard:
-            self._entries.clear()
+# What this process read, reused for HTTP_MEMO_MS.
+memo: Memo[Rendered] = Memo()
 
 
-memo = _Memo()
-
-
-def load(name: str) -> Rendered | None:
-    """The stored response for ``name``, or None (absent, unreadable, or the cache is down)."""
-    memo_seconds = settings.VISITORS_HTTP_MEMO_MS / 1000
-    now = time.monotonic()
+def load(endpoint: Endpoint) -> Rendered | None:
+    """The stored response for ``endpoint``, or None (absent, unreadable, or the cache is down)."""
+    name, memo_seconds = endpoint.name, visitor_settings().http_memo_s
     if memo_seconds:
-        hit = memo.get(name, now)
+        hit = memo.get(name)
         if hit is not None:
             return hit
     if cache.breaker.is_open:
         return None  # Redis is known down: the viewset serves (from the DB or last good)
     try:
         client = _redis()
-        raw = (
-            client.get(http_key(name)) if client is not None else cache.call("get", http_key(name))
-        )
+        key = keys.prerendered(name)
+        raw = client.get(key) if client is not None else cache.call("get", key)
     except Exception as exc:
         logger.debug("pre-rendered %s unavailable: %s", name, exc)
         return None
     rendered = _decode(raw)
     if rendered is not None and memo_seconds:
-        memo.put(name, rendered, now + memo_seconds)
+        memo.put(name, rendered, memo_seconds)
     return rendered

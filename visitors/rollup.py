@@ -12,9 +12,9 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from visitors import cache
-from visitors.metrics import history_start
+from visitors import cache, keys
 from visitors.queries import VisitorQueries, get_queries
+from visitors.series import history_start
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +60,14 @@ def missing_ranges(have: set[date] | Rollup, days: list[date]) -> list[tuple[dat
 
 
 def load() -> Rollup:
-    value = cache.read_valid(cache.ROLLUP_KEY, is_valid)
+    value = cache.read_valid(keys.ROLLUP_DAILY, is_valid)
     return _decode(value) if value is not None else {}
 
 
 def save(days: Rollup) -> None:
     cache.call(
         "set_many",
-        {cache.ROLLUP_KEY: _encode(days), cache.ROLLUP_STAMP_KEY: uuid.uuid4().hex},
+        {keys.ROLLUP_DAILY: _encode(days), keys.ROLLUP_STAMP: uuid.uuid4().hex},
         None,
     )
 
@@ -78,7 +78,7 @@ def stamp() -> str | None:
     Raises ``CacheUnavailable`` when the cache cannot be read (absent is None).
     """
     try:
-        return cache.call("get", cache.ROLLUP_STAMP_KEY)
+        return cache.call("get", keys.ROLLUP_STAMP)
     except cache.CacheCorrupt:
         return None
 
@@ -129,7 +129,7 @@ def closed_days(*, today: date, queries: VisitorQueries | None = None) -> Rollup
         return len(value) == len(wanted) and min(value) == first and max(value) == last
 
     value, _ = cache.get_or_compute(
-        cache.ROLLUP_KEY,
+        keys.ROLLUP_DAILY,
         lambda: _encode(update(today=today, queries=queries, store=False)[0]),
         ttl=None,
         validate=is_valid,

@@ -24,8 +24,8 @@ from typing import Literal
 from django.db import connections, transaction
 from tqdm import tqdm
 
+from visitors.legacy_table import ensure_table, table_exists
 from visitors.routers import VISITORS_DB
-from visitors.schema import ensure_table, table_exists
 
 Row = tuple[str | None, str | None, str | None, str | None, str]
 ExistingRows = Literal["refuse", "append", "truncate"]

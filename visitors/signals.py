@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from visitors.clock import local_date
+from visitors.conf import visitor_settings
 from visitors.models import Visitor
 from visitors.today import record_checkins
 
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 def record_created_checkin(
     sender: type[Visitor], instance: Visitor, created: bool, **kwargs: Any
 ) -> None:
-    if not created or settings.VISITORS_TODAY_COUNT_MODE != "incremental":
+    if not created or visitor_settings().TODAY_COUNT_MODE != "incremental":
         return
     checkin = instance.checkin_date
     if checkin is None:

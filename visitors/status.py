@@ -9,6 +9,7 @@ from django.conf import settings
 
 from visitors import health, rollup
 from visitors.clock import local_now
+from visitors.conf import visitor_settings
 
 
 def rollup_coverage(*, today: date) -> dict[str, Any]:
@@ -39,12 +40,13 @@ def snapshot(*, now: datetime | None = None) -> dict[str, Any]:
     now = now or local_now()
     report = health.check(now=now, database=health.ping_database)
     body = report.as_dict()
+    conf = visitor_settings()
     body["config"] = {
-        "mode": settings.VISITORS_TODAY_COUNT_MODE,
-        "db_layer": "orm" if settings.VISITORS_USE_ORM else "raw",
+        "mode": conf.TODAY_COUNT_MODE,
+        "db_layer": conf.db_layer,
         "time_zone": settings.TIME_ZONE,
-        "interval_ms": settings.VISITORS_SYNC_MIN_INTERVAL_MS,
-        "buffer_ms": settings.VISITORS_SYNC_BUFFER_MS,
+        "interval_ms": conf.VISITOR_SYNC_MIN_INTERVAL_MS,
+        "buffer_ms": conf.VISITOR_SYNC_BUFFER_MS,
         "cache_backend": report.cache.backend,
     }
     body["rollup"] = rollup_coverage(today=now.date()) if report.cache.probe.ok else None

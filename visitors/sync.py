@@ -17,16 +17,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import connections
 
-from visitors import cache, instruments, metrics, payloads, rollup
+from visitors import cache, keys, prometheus, publishing, rollup
 from visitors.clock import local_now
+from visitors.conf import visitor_settings
 from visitors.locks import LeaderLock, leader_lock
 from visitors.queries import VisitorQueries, get_queries
+from visitors.series import ClosedTotals, closed_totals
 from visitors.today import TodayCounter, make_counter
 
 logger = logging.getLogger("visitors.sync")
@@ -37,24 +38,26 @@ MAX_BACKOFF = 60.0
 
 @dataclass(frozen=True)
 class LoopConfig:
+    """The loop's timing in seconds; ``from_settings`` reads it (the defaults live there)."""
+
     interval: float  # seconds between cycle starts, at least
     buffer: float  # seconds between a cycle's end and the next start, at least
-    adaptive: bool = False
-    max_interval: float = 60.0
-    lock_ttl: float = 5.0
+    adaptive: bool
+    max_interval: float
+    lock_ttl: float
 
     @classmethod
     def from_settings(
         cls, *, interval_ms: int | None = None, buffer_ms: int | None = None
     ) -> LoopConfig:
+        """The settings, with the command's ``--interval`` / ``--buffer`` over them."""
+        conf = visitor_settings()
         return cls(
-            interval=(interval_ms or settings.VISITORS_SYNC_MIN_INTERVAL_MS) / 1000,
-            buffer=(settings.VISITORS_SYNC_BUFFER_MS if buffer_ms is None else buffer_ms) / 1000,
-            adaptive=settings.VISITORS_SYNC_ADAPTIVE,
-            max_interval=max(
-                settings.VISITORS_SYNC_MAX_INTERVAL_MS / 1000, (interval_ms or 0) / 1000
-            ),
-            lock_ttl=settings.VISITORS_SYNC_LOCK_TTL_MS / 1000,
+            interval=(interval_ms or conf.VISITOR_SYNC_MIN_INTERVAL_MS) / 1000,
+            buffer=(conf.VISITOR_SYNC_BUFFER_MS if buffer_ms is None else buffer_ms) / 1000,
+            adaptive=conf.VISITOR_SYNC_ADAPTIVE,
+            max_interval=max(conf.VISITOR_SYNC_MAX_INTERVAL_MS / 1000, (interval_ms or 0) / 1000),
+            lock_ttl=conf.VISITOR_SYNC_LOCK_TTL_MS / 1000,
         )
 
     def key_ttl(self, interval: float) -> int:
@@ -117,7 +120,7 @@ class Cycle:
         self.counter = counter
         self.queries = queries
         self.monotonic = monotonic
-        self.closed: metrics.ClosedTotals | None = None
+        self.closed: ClosedTotals | None = None
         self._closed_for: tuple[date, str | None] | None = None
         self.number = 0
 
@@ -137,7 +140,7 @@ class Cycle:
         if self._closed_for == (today, current):
             return
         days, _ = rollup.update(today=today, queries=self.queries)
-        self.closed = metrics.closed_totals(days, today)
+        self.closed = closed_totals(days, today)
         self._closed_for = (today, rollup.stamp())
 
     def run(self, *, now: datetime, key_ttl: int) -> CycleReport:
@@ -147,11 +150,9 @@ class Cycle:
         today = now.date()
         self._timed(steps, "rollup", lambda: self._refresh_closed(today))
         count = self._timed(steps, "count", lambda: self.counter.refresh(now=now))
-        self._timed(
-            steps,
-            "publish",
-            lambda: payloads.publish(now=now, closed=self.closed, today_count=count, ttl=key_ttl),
-        )
+        assert self.closed is not None
+        facts = publishing.CycleFacts(now, self.closed, count)
+        self._timed(steps, "publish", lambda: publishing.publish(facts, ttl=key_ttl))
         return CycleReport(self.number, count, steps, (self.monotonic() - start) * 1000)
 
 
@@ -190,7 +191,7 @@ class SyncLoop:
         wait: Callable[[float], bool] | None = None,
     ) -> None:
         self.config = config
-        self.mode = mode or settings.VISITORS_TODAY_COUNT_MODE
+        self.mode = mode or visitor_settings().TODAY_COUNT_MODE
         self.queries = queries or get_queries()
         self.counter = counter or make_counter(self.mode, queries=self.queries)
         self.lock = lock or leader_lock(config.lock_ttl)
@@ -259,15 +260,15 @@ class SyncLoop:
             "identity": identity(),
             "at": self.now().isoformat(),
             "mode": self.mode,
-            "db_layer": "orm" if settings.VISITORS_USE_ORM else "raw",
+            "db_layer": visitor_settings().db_layer,
             "interval_ms": round(self.interval * 1000),
             "last_success_at": self.last_success.isoformat() if self.last_success else None,
             "error": error,
         }
         if report is not None:
             beat.update(asdict(report))
-        cache.safe("set", cache.HEARTBEAT_KEY, beat, None)
-        instruments.record_cycle(report=report, error=error, last_success=self.last_success)
+        cache.safe("set", keys.SYNC_HEARTBEAT, beat, None)
+        prometheus.record_cycle(report=report, error=error, last_success=self.last_success)
 
     # -- the whole loop ----------------------------------------------------------------
     def run(self, *, once: bool = False) -> bool:
@@ -303,22 +304,3 @@ def stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-
-
-def warm_aggregates(
-    *, now: datetime | None = None, recheck_days: int | None = None
-) -> dict[str, Any]:
-    """The daily job: close yesterday, re-count recent days for late rows, fill holes, publish."""
-    now = now or local_now()
-    days = settings.VISITORS_ROLLUP_RECHECK_DAYS if recheck_days is None else recheck_days
-    queries = get_queries()
-    closed, ranges = rollup.update(today=now.date(), recheck_days=days, queries=queries)
-    count, _ = payloads.today_count(now=now, queries=queries)
-    payloads.publish(now=now, closed=closed, today_count=count, ttl=cache.FALLBACK_TTL)
-    return {
-        "days": len(closed),
-        "queried": [
-            (start.isoformat(), (end - timedelta(days=1)).isoformat()) for start, end in ranges
-        ],
-        "today": count,
-    }

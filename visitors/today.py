@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from django.conf import settings
-
-from visitors import cache
+from visitors import cache, keys
 from visitors.clock import next_day
+from visitors.conf import visitor_settings
 from visitors.queries import VisitorQueries, get_queries
 
 logger = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ class TodayCounter(Protocol):
 
 
 class DirectCounter:
-    def __init__(self, queries: VisitorQueries, reconcile_interval: timedelta) -> None:
+    def __init__(self, queries: VisitorQueries) -> None:
         self.queries = queries
 
     def refresh(self, *, now: datetime) -> int:
@@ -103,8 +102,8 @@ class IncrementalCounter(_Reconciling):
             seen = _increments_or_reset()
             self.base = self.queries.count(start=today, end=next_day(today))
             if seen:
-                cache.increment(cache.INCREMENTAL_KEY, -seen)
-            cache.safe("set", cache.INCREMENTAL_BASE_KEY, self.base, None)
+                cache.increment(keys.INCREMENTAL, -seen)
+            cache.safe("set", keys.INCREMENTAL_BASE, self.base, None)
             self.mark_reconciled(now)
         return self.base + pending_increments()
 
@@ -122,23 +121,27 @@ def make_counter(
     queries: VisitorQueries | None = None,
     reconcile_interval: timedelta | None = None,
 ) -> TodayCounter:
-    mode = mode or settings.VISITORS_TODAY_COUNT_MODE
-    interval = reconcile_interval or timedelta(milliseconds=settings.VISITORS_RECONCILE_INTERVAL_MS)
-    return COUNTERS[mode](queries or get_queries(), interval)  # type: ignore[call-arg]
+    conf = visitor_settings()
+    queries = queries or get_queries()
+    counter = COUNTERS[mode or conf.TODAY_COUNT_MODE]
+    if counter is DirectCounter:
+        return DirectCounter(queries)
+    interval = reconcile_interval or timedelta(milliseconds=conf.VISITOR_RECONCILE_INTERVAL_MS)
+    return counter(queries, interval)  # type: ignore[call-arg]
 
 
 def pending_increments() -> int:
     """Increments recorded by writers since the last reconcile (0 if absent or garbage)."""
-    value = cache.read_valid(cache.INCREMENTAL_KEY, lambda v: type(v) is int)
+    value = cache.read_valid(keys.INCREMENTAL, lambda v: type(v) is int)
     return value or 0
 
 
 def _increments_or_reset() -> int:
     """Like ``pending_increments``, but a garbage counter is reset so writers can go on."""
-    value = cache.read_valid(cache.INCREMENTAL_KEY, lambda v: type(v) is int)
-    if value is None and cache.safe("has_key", cache.INCREMENTAL_KEY, default=False):
-        logger.warning("%s is not an integer; resetting it to 0", cache.INCREMENTAL_KEY)
-        cache.safe("set", cache.INCREMENTAL_KEY, 0, None)
+    value = cache.read_valid(keys.INCREMENTAL, lambda v: type(v) is int)
+    if value is None and cache.safe("has_key", keys.INCREMENTAL, default=False):
+        logger.warning("%s is not an integer; resetting it to 0", keys.INCREMENTAL)
+        cache.safe("set", keys.INCREMENTAL, 0, None)
     return value or 0
 
 
@@ -150,4 +153,4 @@ def record_checkins(n: int = 1) -> int:
     """
     if n < 0:
         raise ValueError("n must be >= 0")
-    return cache.increment(cache.INCREMENTAL_KEY, n)
+    return cache.increment(keys.INCREMENTAL, n)

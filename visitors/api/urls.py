@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from visitors.api.views import VisitorMetricsViewSet
+from visitors.api.views import VisitorCountsViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -12,6 +12,6 @@ class OptionalSlashRouter(SimpleRouter):
 
 
 router = OptionalSlashRouter()
-router.register("visitors", VisitorMetricsViewSet, basename="visitors")
+router.register("visitors", VisitorCountsViewSet, basename="visitors")
 
 urlpatterns = router.urls

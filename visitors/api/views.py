@@ -1,10 +1,12 @@
-"""Thin DRF views over ``visitors.payloads``: the paths and JSON keys of the old service.
+"""The visitor counts API: one DRF action per catalogue entry (``visitors.endpoints``).
 
 The API is read-only (GET, HEAD, OPTIONS; anything else is 405). Query parameters are not
 used, and unknown ones are ignored (all of them, ``format`` included).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
@@ -13,9 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
-from visitors import payloads
+from visitors import serving
 from visitors.api import serializers
 from visitors.api.exceptions import ServiceUnavailable
+from visitors.endpoints import CATALOGUE, Endpoint
 
 DESCRIPTION = (
     "Query parameters are not used; unknown ones are ignored. While the database is "
@@ -40,50 +43,32 @@ def _responses(body: type[Serializer]) -> dict[int, object]:
     }
 
 
-def _answer(name: str) -> Response:
+def _answer(endpoint: Endpoint) -> Response:
     try:
-        return Response(payloads.response_body(name))
-    except payloads.NoData as exc:
+        return Response(serving.response_body(endpoint))
+    except serving.NoData as exc:
         raise ServiceUnavailable() from exc
 
 
+def _action(endpoint: Endpoint) -> Callable[..., Response]:
+    def serve(self: viewsets.ViewSet, request: Request) -> Response:
+        return _answer(endpoint)
+
+    serve.__name__ = endpoint.name
+    documented = extend_schema(summary=endpoint.title, responses=_responses(endpoint.serializer))
+    routed = action(
+        detail=False,
+        methods=["get"],
+        url_path=endpoint.path or endpoint.name,
+        url_name=endpoint.name,
+    )
+    return documented(routed(serve))
+
+
 @extend_schema(tags=["Visitors"], description=DESCRIPTION)
-class VisitorMetricsViewSet(viewsets.ViewSet):
+class VisitorCountsViewSet(viewsets.ViewSet):
     """Visitor counts for the dashboard, in the library's local calendar."""
 
-    @extend_schema(
-        summary="Today's visitor count", responses=_responses(serializers.TodaySerializer)
-    )
-    @action(detail=False, methods=["get"])
-    def today(self, request: Request) -> Response:
-        return _answer("today")
 
-    @extend_schema(
-        summary="Last 7 days, daily counts", responses=_responses(serializers.WeeklySerializer)
-    )
-    @action(detail=False, methods=["get"])
-    def weekly(self, request: Request) -> Response:
-        return _answer("weekly")
-
-    @extend_schema(
-        summary="Last 12 months, monthly totals",
-        responses=_responses(serializers.MonthlySerializer),
-    )
-    @action(detail=False, methods=["get"])
-    def monthly(self, request: Request) -> Response:
-        return _answer("monthly")
-
-    @extend_schema(
-        summary="Last 5 years, annual totals", responses=_responses(serializers.YearlySerializer)
-    )
-    @action(detail=False, methods=["get"])
-    def yearly(self, request: Request) -> Response:
-        return _answer("yearly")
-
-    @extend_schema(
-        summary="Today, weekly, monthly and yearly in one response",
-        responses=_responses(serializers.SummarySerializer),
-    )
-    @action(detail=False, methods=["get"])
-    def summary(self, request: Request) -> Response:
-        return _answer("summary")
+for _endpoint in CATALOGUE:
+    setattr(VisitorCountsViewSet, _endpoint.name, _action(_endpoint))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-
+from visitors.conf import visitor_settings
 from visitors.queries.base import VisitorQueries
 from visitors.queries.orm import OrmQueries
 from visitors.queries.raw import RawQueries
@@ -13,7 +12,7 @@ LAYERS: dict[bool, type[VisitorQueries]] = {False: RawQueries, True: OrmQueries}
 
 
 def get_queries(*, using: str = VISITORS_DB, use_orm: bool | None = None) -> VisitorQueries:
-    orm = settings.VISITORS_USE_ORM if use_orm is None else use_orm
+    orm = visitor_settings().USE_ORM if use_orm is None else use_orm
     return LAYERS[orm](using)
 
 

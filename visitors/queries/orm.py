@@ -8,8 +8,8 @@ from django.db.models import Count, Max, QuerySet
 from django.db.models.functions import TruncDate
 
 from visitors.clock import aware_day_start
-from visitors.instruments import timed_question
 from visitors.models import Visitor
+from visitors.prometheus import timed_question
 from visitors.routers import VISITORS_DB
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from django.db import connections
 
 from visitors.clock import day_start
-from visitors.instruments import timed_question
 from visitors.models import Visitor
+from visitors.prometheus import timed_question
 from visitors.routers import VISITORS_DB
 
 

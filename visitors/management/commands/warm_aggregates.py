@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from visitors.sync import warm_aggregates
+from visitors.daily import warm_aggregates
 
 
 class Command(BaseCommand):

@@ -1,9 +1,9 @@
-"""The lean request path for the five metrics endpoints, and HTTP caching for all of them.
+"""Pre-rendered responses for the catalogue's endpoints, and HTTP caching for all of them.
 
-``MetricsFastPathMiddleware`` sits early in ``MIDDLEWARE``. For ``GET``/``HEAD`` on
-``/api/visitors/{today,weekly,monthly,yearly,summary}`` it answers from the response bytes
-the sync loop pre-rendered (``visitors.rendered``): no URL resolving, no DRF, no
-serializer, no JSON encoding. On a miss (loop not running, Redis down, a request Django or
+``PrerenderedResponseMiddleware`` sits early in ``MIDDLEWARE``. For ``GET``/``HEAD`` on an
+endpoint of the catalogue (``/api/visitors/today``, ``/summary``, ...) it answers from the
+response bytes the sync loop pre-rendered (``visitors.rendered``): no URL resolving, no
+DRF, no serializer, no JSON encoding. On a miss (loop not running, Redis down, a request Django or
 DRF must judge: a query string, a Host not in ALLOWED_HOSTS, an ``Accept`` without JSON,
 the optional rate limit) the DRF viewset answers, and this middleware adds the same headers
 to its response.
@@ -23,12 +23,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.urls import ResolverMatch, resolve
 from django.utils.cache import parse_etags
 
-from visitors import instruments, rendered
+from visitors import keys, prometheus, rendered
+from visitors.conf import visitor_settings
+from visitors.endpoints import CATALOGUE, Endpoint
 
-PREFIX = "/api/visitors/"
-PATHS: dict[str, str] = {}
-for _name in rendered.NAMES:
-    PATHS[f"{PREFIX}{_name}"] = PATHS[f"{PREFIX}{_name}/"] = _name
+# Each endpoint's path, without and with the trailing slash the router also accepts.
+PATHS: dict[str, Endpoint] = {}
+for _endpoint in CATALOGUE:
+    PATHS[_endpoint.url_path] = PATHS[_endpoint.url_path + "/"] = _endpoint
 ALLOW = "GET, HEAD, OPTIONS"
 _JSON_ACCEPTS = ("json", "*/*", "application/*")
 
@@ -37,7 +39,7 @@ _matches: dict[str, ResolverMatch] = {}
 
 
 def resolver_match(path: str) -> ResolverMatch:
-    """What URL resolving would give (the metrics middleware labels requests with it)."""
+    """What URL resolving would give (the Prometheus middleware labels requests with it)."""
     match = _matches.get(path)
     if match is None:
         match = _matches[path] = resolve(path)
@@ -45,7 +47,7 @@ def resolver_match(path: str) -> ResolverMatch:
 
 
 def cache_control() -> str:
-    return f"public, max-age={settings.VISITORS_HTTP_MAX_AGE}"
+    return f"public, max-age={visitor_settings().HTTP_MAX_AGE}"
 
 
 def not_modified(request: HttpRequest, etag: str) -> bool:
@@ -82,12 +84,12 @@ def _plain_request(request: HttpRequest) -> bool:
     return True
 
 
-def fast_response(request: HttpRequest, name: str) -> HttpResponseBase | None:
-    """The pre-rendered answer for ``name``, or None when the viewset must answer."""
-    stored = rendered.load(name)
+def prerendered_response(request: HttpRequest, endpoint: Endpoint) -> HttpResponseBase | None:
+    """The pre-rendered answer for ``endpoint``, or None when the viewset must answer."""
+    stored = rendered.load(endpoint)
     if stored is None:
         return None
-    instruments.record_cache_hit(rendered.http_key(name))
+    prometheus.record_cache_hit(keys.prerendered(endpoint.name))
     if not_modified(request, stored.etag):
         return _not_modified_response(stored.etag)
     head = request.method == "HEAD"
@@ -115,17 +117,17 @@ def add_caching_headers(request: HttpRequest, response: HttpResponseBase) -> Htt
     return response
 
 
-class MetricsFastPathMiddleware:
+class PrerenderedResponseMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         # The optional rate limit is DRF's: with it on, every request goes through DRF.
-        self.enabled = settings.VISITORS_HTTP_FAST_PATH and not settings.REST_FRAMEWORK.get(
+        self.enabled = visitor_settings().HTTP_FAST_PATH and not settings.REST_FRAMEWORK.get(
             "DEFAULT_THROTTLE_CLASSES"
         )
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        name = PATHS.get(request.path_info)
-        if name is None:
+        endpoint = PATHS.get(request.path_info)
+        if endpoint is None:
             return self.get_response(request)
         if (
             self.enabled
@@ -133,7 +135,7 @@ class MetricsFastPathMiddleware:
             and _accepts_json(request)
             and _plain_request(request)
         ):
-            response = fast_response(request, name)
+            response = prerendered_response(request, endpoint)
             if response is not None:
                 request.resolver_match = resolver_match(request.path_info)
                 return response

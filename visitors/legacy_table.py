@@ -1,4 +1,4 @@
-"""DDL for the legacy ``visitor_count`` table, for demo data, tests and benchmarks only.
+"""The gate system's ``visitor_count`` table (DDL), for demo data, tests and benchmarks only.
 
 In production the gate system owns the table; the service never creates or alters it there.
 """
@@ -41,7 +41,7 @@ def table_exists(using: str = VISITORS_DB) -> bool:
 
 
 def ensure_table(using: str = VISITORS_DB) -> None:
-    """Create ``visitor_count`` (schema of DESIGN.md) if it is absent."""
+    """Create ``visitor_count`` (the gate system's schema, above) if it is absent."""
     connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute(_DDL[connection.vendor])

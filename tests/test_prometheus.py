@@ -7,6 +7,7 @@ here come from this run only; assertions compare before and after.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,9 +17,10 @@ from django.conf import settings
 from django.db import connections
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import loop_config
 from tests.processes import manage, services_env
-from visitors import cache
-from visitors.sync import LoopConfig, SyncLoop
+from visitors.endpoints import TODAY
+from visitors.sync import SyncLoop
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 FAMILIES = {
@@ -52,7 +54,7 @@ def value(samples, name: str, **labels: str) -> float:
 
 def run_one_cycle(now: datetime) -> None:
     loop = SyncLoop(
-        config=LoopConfig(interval=5.0, buffer=0.5, lock_ttl=10.0), mode="direct", now=lambda: now
+        config=loop_config(interval=5.0, buffer=0.5, lock_ttl=10.0), mode="direct", now=lambda: now
     )
     assert loop.run(once=True)
 
@@ -89,9 +91,9 @@ def test_requests_cache_lookups_and_db_time_increase_with_requests(client, inser
     assert delta("visitors_http_request_duration_seconds_count", **today) == 3
     assert delta("visitors_http_request_duration_seconds_sum", **today) > 0
     assert delta("visitors_http_requests_total", endpoint="unmatched", method="GET", status="404")
-    assert delta("visitors_cache_lookups_total", key=cache.TODAY_KEY, result="miss") == 1
-    assert delta("visitors_cache_lookups_total", key=cache.TODAY_KEY, result="hit") == 2
-    layer = "orm" if settings.VISITORS_USE_ORM else "raw"
+    assert delta("visitors_cache_lookups_total", key=TODAY.key, result="miss") == 1
+    assert delta("visitors_cache_lookups_total", key=TODAY.key, result="hit") == 2
+    layer = "orm" if settings.VISITORS.USE_ORM else "raw"
     assert delta("visitors_db_query_duration_seconds_count", question="count", layer=layer) == 1
 
 
@@ -163,7 +165,7 @@ def test_metrics_dir_is_this_runs_own(settings):
 
 @pytest.mark.django_db(databases=["default", "visitors"])
 def test_fast_path_hits_are_counted_too(client, insert_visits, settings):
-    settings.VISITORS_HTTP_MEMO_MS = 0
+    settings.VISITORS = replace(settings.VISITORS, HTTP_MEMO_MS=0)
     now = datetime.now(JAKARTA)
     insert_visits([now - timedelta(minutes=1)])
     run_one_cycle(now)  # publishes the pre-rendered bytes the fast path serves

@@ -1,4 +1,5 @@
-"""Prometheus instruments (served at ``/metrics``) and the one-line helpers that record them.
+"""Prometheus: the instruments served at ``/metrics``, the helpers that record them, and
+the middleware that counts every request.
 
 Every process (each gunicorn worker, the sync loop) writes its samples to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode); ``/metrics`` sums them.
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
+from django.http import HttpRequest, HttpResponseBase
 from prometheus_client import Counter, Gauge, Histogram
 
 P = ParamSpec("P")
@@ -134,3 +136,28 @@ def record_cycle(*, report: Any | None, error: str | None, last_success: datetim
     TODAY_COUNT.set(report.count)
     if last_success is not None:
         SYNC_LAST_SUCCESS.set(last_success.timestamp())
+
+
+# --- the request middleware -----------------------------------------------------------
+# Unknown paths and methods share one label value, so random requests cannot grow the series.
+UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class PrometheusMiddleware:
+    """Counts and times each request, labelled with its URL name (``visitors-summary``, ``health``, ...)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        start = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        record_request(
+            endpoint=(match.view_name or match.route) if match else UNMATCHED,
+            method=request.method if request.method in METHODS else "other",
+            status=response.status_code,
+            seconds=time.perf_counter() - start,
+        )
+        return response

@@ -1,14 +1,14 @@
-"""visitors/metrics.py: complete series from closed days plus today's live count."""
+"""visitors/series.py: complete series from closed days plus today's live count."""
 
 from datetime import date
 
-from visitors import metrics
+from visitors import series
 
 
 def test_weekly_is_seven_days_oldest_first_ending_today_with_zeros():
     today = date(2026, 3, 2)
     closed = {date(2026, 2, 24): 9, date(2026, 2, 28): 4, date(2026, 3, 1): 7}
-    assert metrics.weekly(today=today, closed=closed, today_count=3) == [
+    assert series.weekly(today=today, closed=closed, today_count=3) == [
         {"date": "2026-02-24", "total": 9},
         {"date": "2026-02-25", "total": 0},
         {"date": "2026-02-26", "total": 0},
@@ -21,8 +21,8 @@ def test_weekly_is_seven_days_oldest_first_ending_today_with_zeros():
 
 def test_today_count_wins_over_a_rollup_entry_for_today():
     today = date(2026, 3, 2)
-    series = metrics.weekly(today=today, closed={today: 100}, today_count=5)
-    assert series[-1] == {"date": "2026-03-02", "total": 5}
+    values = series.weekly(today=today, closed={today: 100}, today_count=5)
+    assert values[-1] == {"date": "2026-03-02", "total": 5}
 
 
 def test_monthly_crosses_the_year_and_includes_today():
@@ -33,7 +33,7 @@ def test_monthly_crosses_the_year_and_includes_today():
         date(2026, 12, 31): 2,
         date(2027, 1, 14): 6,
     }
-    months = metrics.monthly(today=today, closed=closed, today_count=10)
+    months = series.monthly(today=today, closed=closed, today_count=10)
     assert [m["month"] for m in months] == [
         "2026-02", "2026-03", "2026-04", "2026-05", "2026-06", "2026-07",
         "2026-08", "2026-09", "2026-10", "2026-11", "2026-12", "2027-01",
@@ -47,7 +47,7 @@ def test_monthly_crosses_the_year_and_includes_today():
 def test_yearly_is_five_years_with_zeros_and_today():
     today = date(2026, 1, 1)
     closed = {date(2022, 12, 31): 1, date(2021, 12, 31): 99, date(2025, 6, 1): 5}
-    assert metrics.yearly(today=today, closed=closed, today_count=2) == [
+    assert series.yearly(today=today, closed=closed, today_count=2) == [
         {"year": 2022, "total": 1},
         {"year": 2023, "total": 0},
         {"year": 2024, "total": 0},
@@ -57,10 +57,10 @@ def test_yearly_is_five_years_with_zeros_and_today():
 
 
 def test_history_starts_on_the_first_of_january_of_the_oldest_year():
-    assert metrics.history_start(date(2026, 11, 29)) == date(2022, 1, 1)
-    assert metrics.history_start(date(2024, 2, 29)) == date(2020, 1, 1)
+    assert series.history_start(date(2026, 11, 29)) == date(2022, 1, 1)
+    assert series.history_start(date(2024, 2, 29)) == date(2020, 1, 1)
 
 
 def test_week_days_across_a_leap_day():
-    assert metrics.week_days(date(2024, 3, 3))[0] == date(2024, 2, 26)
-    assert date(2024, 2, 29) in metrics.week_days(date(2024, 3, 3))
+    assert series.week_days(date(2024, 3, 3))[0] == date(2024, 2, 26)
+    assert date(2024, 2, 29) in series.week_days(date(2024, 3, 3))

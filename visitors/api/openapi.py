@@ -1,4 +1,4 @@
-"""OpenAPI post-processing."""
+"""OpenAPI post-processing hooks (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``)."""
 
 from typing import Any
 

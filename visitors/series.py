@@ -1,16 +1,17 @@
-"""What the numbers are: complete series built from closed-day counts plus today's live count.
+"""The series arithmetic: complete series built from closed-day counts plus today's count.
 
 Pure functions, no I/O. Series are oldest first, end with the current day/month/year of the
-library's calendar, and hold a zero wherever nobody came.
+library's calendar, and hold a zero wherever nobody came. Each series' ``Shape`` checks a
+cached value: the right length and labels, and whether it still ends with the current one.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from visitors.clock import add_months
 
@@ -109,3 +110,40 @@ def yearly(*, today: date, closed: Closed, today_count: int) -> list[YearTotal]:
         }
         for year in years(today)
     ]
+
+
+# --- shapes of cached values --------------------------------------------------------------
+def is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A series as stored: ``length`` items ``{label: ..., "total": n}``, ending with the
+    current label of the library's calendar."""
+
+    length: int
+    label: str
+    label_type: type
+    current: Callable[[date], Any]
+
+    def validate(self, value: Any) -> bool:
+        return (
+            isinstance(value, list)
+            and len(value) == self.length
+            and all(
+                isinstance(item, dict)
+                and item.keys() == {self.label, "total"}
+                and type(item[self.label]) is self.label_type
+                and is_count(item["total"])
+                for item in value
+            )
+        )
+
+    def is_current(self, value: list[Any], today: date) -> bool:
+        return value[-1][self.label] == self.current(today)
+
+
+WEEK = Shape(WEEK_DAYS, "date", str, lambda today: today.isoformat())
+MONTH = Shape(MONTHS, "month", str, lambda today: f"{today.year:04d}-{today.month:02d}")
+YEAR = Shape(YEARS, "year", int, lambda today: today.year)

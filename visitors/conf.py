@@ -1,0 +1,105 @@
+"""The service's own settings: typed, validated, each with its one default.
+
+``library_dashboard/settings.py`` reads them from the environment once
+(``VisitorSettings.from_env``) into ``settings.VISITORS``; every module reads them through
+``visitor_settings()``. A field is named exactly like its environment variable, so
+``grep VISITOR_SYNC_MIN_INTERVAL_MS`` finds the variable, its default and every reader.
+
+Tests change one with ``settings.VISITORS = dataclasses.replace(settings.VISITORS, ...)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from library_dashboard.env import Env
+
+TodayCountMode = Literal["direct", "incremental", "delta"]
+TODAY_COUNT_MODES: tuple[TodayCountMode, ...] = ("direct", "incremental", "delta")
+
+
+def _int(default: int | None, *, minimum: int = 0, maximum: int | None = None) -> Any:
+    """An integer variable; ``default=None`` means derived from others (see __post_init__)."""
+    return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
+
+
+def _choice(default: str, choices: tuple[str, ...]) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+@dataclass(frozen=True)
+class VisitorSettings:
+    # Counting
+    USE_ORM: bool = False
+    TODAY_COUNT_MODE: TodayCountMode = _choice("direct", TODAY_COUNT_MODES)
+    VISITOR_RECONCILE_INTERVAL_MS: int = _int(60_000, minimum=1000)
+    VISITOR_ROLLUP_RECHECK_DAYS: int = _int(3, maximum=366)
+    # The sync loop
+    VISITOR_SYNC_MIN_INTERVAL_MS: int = _int(5000, minimum=100)
+    VISITOR_SYNC_BUFFER_MS: int = _int(500)
+    VISITOR_SYNC_ADAPTIVE: bool = False
+    VISITOR_SYNC_MAX_INTERVAL_MS: int = _int(None, minimum=100)  # max(60 s, min interval)
+    VISITOR_SYNC_LOCK_TTL_MS: int = _int(5000, minimum=1000)
+    # Outages: after Redis or MySQL failed, a web process skips it this long.
+    OUTAGE_RETRY_MS: int = _int(2000, minimum=100, maximum=60_000)
+    # HTTP serving
+    HTTP_FAST_PATH: bool = True
+    HTTP_MEMO_MS: int = _int(1000, maximum=60_000)
+    HTTP_MAX_AGE: int = _int(None, maximum=86_400)  # the sync interval, rounded up to seconds
+    # The dashboard page
+    DASHBOARD_POLL_MS: int = _int(5000, minimum=250)
+
+    def __post_init__(self) -> None:
+        derived = {
+            "VISITOR_SYNC_MAX_INTERVAL_MS": max(60_000, self.VISITOR_SYNC_MIN_INTERVAL_MS),
+            "HTTP_MAX_AGE": math.ceil(self.VISITOR_SYNC_MIN_INTERVAL_MS / 1000),
+        }
+        for name, value in derived.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.VISITOR_SYNC_MAX_INTERVAL_MS < self.VISITOR_SYNC_MIN_INTERVAL_MS:
+            raise ImproperlyConfigured(
+                "VISITOR_SYNC_MAX_INTERVAL_MS must be at least VISITOR_SYNC_MIN_INTERVAL_MS "
+                f"({self.VISITOR_SYNC_MIN_INTERVAL_MS})."
+            )
+
+    @classmethod
+    def from_env(cls, env: Env) -> VisitorSettings:
+        """Every field from the variable of the same name; unset or empty means the default."""
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):
+            name, default, meta = spec.name, spec.default, spec.metadata
+            if "choices" in meta:
+                values[name] = env.choice(name, default, meta["choices"])
+            elif isinstance(default, bool):
+                values[name] = env.bool(name, default)
+            elif env.str(name) or default is not None:
+                values[name] = env.int(
+                    name, default, minimum=meta["minimum"], maximum=meta["maximum"]
+                )
+        return cls(**values)
+
+    # -- derived values, in the units the code uses -------------------------------------
+    @property
+    def db_layer(self) -> Literal["orm", "raw"]:
+        return "orm" if self.USE_ORM else "raw"
+
+    @property
+    def outage_retry_s(self) -> float:
+        return self.OUTAGE_RETRY_MS / 1000
+
+    @property
+    def http_memo_s(self) -> float:
+        return self.HTTP_MEMO_MS / 1000
+
+
+def visitor_settings() -> VisitorSettings:
+    from django.conf import settings
+
+    return settings.VISITORS

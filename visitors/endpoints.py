@@ -1,0 +1,198 @@
+"""The catalogue: one entry per served payload, with everything the rest of the code asks.
+
+An entry says where the payload is served (``/api/visitors/<path>``), where its value is
+cached, how the value is built from the facts (the closed-day rollup and today's count),
+how a cached value is checked, how long a request-path computation is kept, whether it is
+part of ``/summary``, and its serializer for the OpenAPI schema. ``body`` is the one place
+a response body is made, for the DRF view, the pre-rendered bytes and the last good copies.
+
+Everything else reads this module: the request path (``visitors.serving``), publishing
+(``visitors.publishing``), the pre-rendered bytes (``visitors.rendered``), the
+pre-rendered response middleware, ``/health``, ``visitors_status``, the viewset and its
+URLs, and the OpenAPI schema. To serve a new payload: add an entry here with its builder,
+and a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
+
+from rest_framework.serializers import Serializer
+
+from visitors import series
+from visitors.api import serializers
+
+Source = Literal["cache", "db"]
+PREFIX = "/api/visitors/"
+# How long a value computed by a request (cold cache, stopped loop) is kept; never past
+# local midnight (``visitors.serving``).
+FALLBACK_TTL = 60
+
+
+class Facts(Protocol):
+    """What every payload is built from (``visitors.publishing.CycleFacts`` in the sync loop,
+    ``visitors.serving.RequestFacts`` for a request that missed the cache)."""
+
+    now: datetime  # library-local
+
+    @property
+    def today(self) -> date: ...
+
+    @property
+    def closed(self) -> series.ClosedTotals:
+        """Counts of closed days (before today), pre-summed by month and year."""
+        ...
+
+    @property
+    def today_count(self) -> int:
+        """Today's count as every payload shows it (so that they all agree)."""
+        ...
+
+    def count_today(self) -> int:
+        """Count today's check-ins afresh (the loop's counter, or one query)."""
+        ...
+
+
+def _always(value: Any, today: date) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # URL name visitors-<name>, keys visitors:last:<name> and visitors:http:<name>
+    key: str  # where the value is cached
+    title: str  # the OpenAPI summary
+    serializer: type[Serializer]  # the response body, for the OpenAPI schema
+    build: Callable[[Facts], Any]
+    validate: Callable[[Any], bool]  # a cached value has the right shape
+    # The response field that holds the value; None: the value's own fields are the body.
+    field: str | None = None
+    # A well-formed cached value is still the current one for ``today``.
+    fresh: Callable[[Any, date], bool] = _always
+    fallback_ttl: int = FALLBACK_TTL
+    in_summary: bool = False
+    # A composite payload: its value is its parts' values side by side, and its ``source``
+    # says where each part came from.
+    parts: tuple[Endpoint, ...] = dataclasses.field(default=(), repr=False)
+    path: str = ""  # below PREFIX; the name when empty
+
+    @property
+    def url_path(self) -> str:
+        return PREFIX + (self.path or self.name)
+
+    @property
+    def url_name(self) -> str:
+        return f"visitors-{self.name}"
+
+    def body(
+        self, value: Any, source: Source | Mapping[str, Source], *, as_of: str | None = None
+    ) -> dict[str, Any]:
+        """The response body: the value, where it came from, and, when it is the last good
+        value served while the database is down, ``stale`` and the time of its data."""
+        if self.field is not None:
+            body = {self.field: value, "source": source}
+        else:
+            body = {**value, "source": joined_source(self.parts, source) if self.parts else source}
+        if as_of is not None:
+            body.update(stale=True, as_of=as_of)
+        return body
+
+
+def joined_source(parts: tuple[Endpoint, ...], source: Source | Mapping[str, Source]) -> str:
+    """``today:cache,weekly:db,...``: per part, from a mapping or one source for all."""
+    return ",".join(
+        f"{part.name}:{source if isinstance(source, str) else source[part.name]}" for part in parts
+    )
+
+
+def composite(name: str, key: str, parts: tuple[Endpoint, ...], **options: Any) -> Endpoint:
+    """An endpoint made of ``parts``: built, checked and kept fresh part by part."""
+    names = {part.name for part in parts}
+    return Endpoint(
+        name=name,
+        key=key,
+        build=lambda facts: {part.name: part.build(facts) for part in parts},
+        validate=lambda value: (
+            isinstance(value, dict)
+            and value.keys() == names
+            and all(part.validate(value[part.name]) for part in parts)
+        ),
+        fresh=lambda value, today: all(part.fresh(value[part.name], today) for part in parts),
+        parts=parts,
+        **options,
+    )
+
+
+# --- the catalogue ------------------------------------------------------------------------
+TODAY = Endpoint(
+    name="today",
+    key="visitors:today:count",
+    title="Today's visitor count",
+    serializer=serializers.TodaySerializer,
+    field="total",
+    build=lambda facts: facts.count_today(),
+    validate=series.is_count,
+    in_summary=True,
+)
+
+
+def _series(
+    name: str, key: str, field: str, shape: series.Shape, build: Any, **kw: Any
+) -> Endpoint:
+    """A series of the summary: closed days from the rollup, plus today's count."""
+    return Endpoint(
+        name=name,
+        key=key,
+        field=field,
+        build=lambda f: build(today=f.today, closed=f.closed, today_count=f.today_count),
+        validate=shape.validate,
+        fresh=shape.is_current,
+        in_summary=True,
+        **kw,
+    )
+
+
+WEEKLY = _series(
+    "weekly",
+    "visitors:week:daily",
+    "days",
+    series.WEEK,
+    series.weekly,
+    title="Last 7 days, daily counts",
+    serializer=serializers.WeeklySerializer,
+)
+MONTHLY = _series(
+    "monthly",
+    "visitors:month:totals",
+    "months",
+    series.MONTH,
+    series.monthly,
+    title="Last 12 months, monthly totals",
+    serializer=serializers.MonthlySerializer,
+)
+YEARLY = _series(
+    "yearly",
+    "visitors:year:totals",
+    "years",
+    series.YEAR,
+    series.yearly,
+    title="Last 5 years, annual totals",
+    serializer=serializers.YearlySerializer,
+)
+_SINGLE = (TODAY, WEEKLY, MONTHLY, YEARLY)
+SUMMARY = composite(
+    "summary",
+    "visitors:summary",
+    tuple(endpoint for endpoint in _SINGLE if endpoint.in_summary),
+    title="Today, weekly, monthly and yearly in one response",
+    serializer=serializers.SummarySerializer,
+    fallback_ttl=15,
+)
+
+# Every served payload, in the order the API documents them.
+CATALOGUE: tuple[Endpoint, ...] = (*_SINGLE, SUMMARY)
+BY_NAME: dict[str, Endpoint] = {endpoint.name: endpoint for endpoint in CATALOGUE}

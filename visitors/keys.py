@@ -1,0 +1,35 @@
+"""Every Redis key the service reads or writes, but the served payloads' own keys.
+
+Each served payload names its key in the catalogue (``visitors.endpoints``); the keys
+derived from a payload's name (its last good copy, its pre-rendered response) are built
+here. Keys are stored verbatim (no Django prefix or version): other programs read them,
+and an outside writer may ``INCRBY visitors:today:incremental 1``.
+"""
+
+from __future__ import annotations
+
+# Closed-day counts (no expiry) and a stamp that changes whenever they do.
+ROLLUP_DAILY = "visitors:rollup:daily"
+ROLLUP_STAMP = "visitors:rollup:updated"
+# ``incremental`` mode: the base counted at the last reconcile, and the writers' counter.
+INCREMENTAL_BASE = "visitors:today:base"
+INCREMENTAL = "visitors:today:incremental"
+# The sync loop: its leader lock and its last cycle's report.
+SYNC_LEADER = "visitors:sync:leader"
+SYNC_HEARTBEAT = "visitors:sync:heartbeat"
+
+
+def last_good(name: str) -> str:
+    """A payload's last good value, kept without expiry: served, marked stale, while the
+    database is unreachable."""
+    return f"visitors:last:{name}"
+
+
+def prerendered(name: str) -> str:
+    """A payload's response bytes and ETag, rendered when it was published."""
+    return f"visitors:http:{name}"
+
+
+def compute_lock(key: str) -> str:
+    """Held by the one process computing ``key`` after a miss (single flight)."""
+    return f"{key}:lock"

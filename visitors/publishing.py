@@ -1,0 +1,61 @@
+"""Publishing: every served payload written at once, by the sync loop and the daily job.
+
+Each publish writes, for every entry of the catalogue, its value (with a TTL of a few loop
+intervals, never past local midnight), its pre-rendered response (``visitors.rendered``)
+and its last good copy (no expiry, stamped with the time of its data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from visitors import cache, last_good, rendered
+from visitors.endpoints import CATALOGUE, Endpoint
+from visitors.series import ClosedTotals, closed_totals
+from visitors.serving import ttl_until_midnight
+
+
+@dataclass(frozen=True)
+class CycleFacts:
+    """The facts as the sync loop gathered them for one cycle."""
+
+    now: datetime
+    closed: ClosedTotals
+    today_count: int
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    def count_today(self) -> int:
+        return self.today_count
+
+    @classmethod
+    def of(
+        cls, *, now: datetime, closed: Mapping[date, int] | ClosedTotals, today_count: int
+    ) -> CycleFacts:
+        return cls(now, closed_totals(closed, now.date()), today_count)
+
+
+def build_all(facts: CycleFacts) -> dict[Endpoint, Any]:
+    """Every payload's value for these facts (a composite reuses its parts' values)."""
+    values: dict[Endpoint, Any] = {}
+    for endpoint in CATALOGUE:
+        values[endpoint] = (
+            {part.name: values[part] for part in endpoint.parts}
+            if endpoint.parts
+            else endpoint.build(facts)
+        )
+    return values
+
+
+def publish(facts: CycleFacts, *, ttl: int) -> None:
+    """Write every payload (raises ``CacheUnavailable``); see the module docstring."""
+    values = build_all(facts)
+    ttl = ttl_until_midnight(ttl, facts.now)
+    cache.call("set_many", {endpoint.key: value for endpoint, value in values.items()}, ttl)
+    rendered.store(values, ttl=ttl)
+    last_good.store_many(values, now=facts.now)

@@ -1,0 +1,112 @@
+"""What a request gets: the cached value, or one computed from the database on a miss.
+
+While the sync loop runs every read is a cache hit (and most never reach this module: the
+pre-rendered bytes answer first). A miss (cold start, stopped loop) computes once across
+processes (``cache.get_or_compute``), keeps the value for the entry's fallback TTL (never
+past local midnight) and remembers it as the last good value. While the database is down,
+``response_body`` serves that last good value, marked stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import date, datetime
+from functools import cached_property
+from typing import Any
+
+from django.db import DatabaseError
+
+from visitors import cache, last_good, rollup
+from visitors.clock import local_now, next_day, seconds_until_midnight
+from visitors.endpoints import TODAY, Endpoint, Source
+from visitors.queries import VisitorQueries, get_queries
+from visitors.queries.guarded import DatabaseUnavailable, GuardedQueries
+from visitors.series import ClosedTotals, closed_totals
+
+logger = logging.getLogger(__name__)
+
+
+class NoData(Exception):
+    """The database is unreachable and no last good value was ever stored."""
+
+
+def ttl_until_midnight(seconds: int, now: datetime) -> int:
+    """Never keep a value that depends on 'today' past the library's midnight."""
+    return max(1, min(seconds, math.ceil(seconds_until_midnight(now))))
+
+
+class RequestFacts:
+    """The facts for a request that missed the cache: each gathered at most once, and from
+    the cache when it can be (the rollup, and today's count as the today endpoint serves
+    it), so a cold series costs one grouped query at most."""
+
+    def __init__(self, now: datetime, queries: VisitorQueries) -> None:
+        self.now = now
+        self.queries = queries
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    @cached_property
+    def closed(self) -> ClosedTotals:
+        return closed_totals(rollup.closed_days(today=self.today, queries=self.queries), self.today)
+
+    @cached_property
+    def today_count(self) -> int:
+        return value(TODAY, self)[0]
+
+    def count_today(self) -> int:
+        return self.queries.count(start=self.today, end=next_day(self.today))
+
+
+def request_facts(now: datetime | None = None) -> RequestFacts:
+    return RequestFacts(now or local_now(), GuardedQueries(get_queries()))
+
+
+def value(endpoint: Endpoint, facts: RequestFacts) -> tuple[Any, Source | dict[str, Source]]:
+    """The endpoint's value and where it came from (per part, for a composite)."""
+    part_sources: dict[str, Source] = {}
+
+    def compute() -> Any:
+        if not endpoint.parts:
+            return endpoint.build(facts)
+        composed = {}
+        for part in endpoint.parts:
+            composed[part.name], part_sources[part.name] = value(part, facts)  # type: ignore[assignment]
+        return composed
+
+    result, source = cache.get_or_compute(
+        endpoint.key,
+        compute,
+        ttl=ttl_until_midnight(endpoint.fallback_ttl, facts.now),
+        validate=endpoint.validate,
+        fresh=lambda cached: endpoint.fresh(cached, facts.today),
+    )
+    if source == "db":
+        last_good.remember(endpoint, result, now=facts.now)
+    if endpoint.parts:
+        return result, {part.name: part_sources.get(part.name, source) for part in endpoint.parts}
+    return result, source
+
+
+def response_body(endpoint: Endpoint, *, now: datetime | None = None) -> dict[str, Any]:
+    """The JSON body of one endpoint; while the database is down, the last good value, stale.
+
+    Raises ``NoData`` when the database is down and nothing was ever stored.
+    """
+    try:
+        return endpoint.body(*value(endpoint, request_facts(now)))
+    except DatabaseError as exc:
+        last = last_good.read(endpoint)
+        if last is None:
+            raise NoData(f"the visitor database is unreachable: {exc}") from exc
+        logger.log(
+            logging.DEBUG if isinstance(exc, DatabaseUnavailable) else logging.WARNING,
+            "serving the last good %s (as of %s): %s",
+            endpoint.name,
+            last.as_of,
+            exc,
+        )
+        return endpoint.body(last.value, "cache", as_of=last.as_of)
