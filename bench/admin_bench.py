@@ -19,37 +19,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench import dataset, machine
+from bench.config import BenchConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK_DIR = ROOT / "var" / "bench_admin"
 DB_NAME = os.environ.get("BENCH_ADMIN_DB_NAME", "library_bench")
+REDIS_URL = os.environ.get("BENCH_ADMIN_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
-def configure() -> None:
+def configure(config: BenchConfig) -> None:
+    """Django on the bench database, with its own tables in a SQLite file of this run."""
     WORK_DIR.mkdir(parents=True, exist_ok=True)
+    dataset.create_database(config)
     os.environ.update(
         {
-            "DJANGO_SETTINGS_MODULE": "library_dashboard.settings",
-            "DOTENV_PATH": os.devnull,
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
-            "DB_HOST": os.environ.get("BENCH_DB_HOST", "127.0.0.1"),
-            "DB_USER": os.environ.get("BENCH_DB_USER", "root"),
-            "DB_PASSWORD": os.environ.get("BENCH_DB_PASSWORD", ""),
-            "DB_NAME": DB_NAME,
+            **config.environment(),
             "DJANGO_DATABASE_URL": f"sqlite:///{WORK_DIR / 'django.sqlite3'}",
-            "REDIS_URL": os.environ.get("BENCH_ADMIN_REDIS_URL", "redis://127.0.0.1:6379/11"),
             "ALLOWED_HOSTS": "testserver",
-            "LOG_LEVEL": "warning",
         }
     )
     sys.path.insert(0, str(ROOT))
@@ -71,37 +67,6 @@ class Timing:
     slowest_sql_ms: float
     slowest_sql: str
     status: int
-
-
-def ensure_rows(rows: int, days: int) -> dict[str, Any]:
-    """Reuse the table when it looks right, else load it; returns what was found/done."""
-    from django.core.management import call_command
-    from django.db import connections
-
-    from visitors.clock import local_date
-    from visitors.schema import table_exists
-
-    def stats() -> tuple[int, Any]:
-        if not table_exists("visitors"):
-            return 0, None
-        with connections["visitors"].cursor() as cursor:
-            cursor.execute("SELECT COUNT(*), MAX(checkin_date) FROM visitor_count")
-            count, last = cursor.fetchone()
-        return int(count), last
-
-    count, last = stats()
-    usable = abs(count - rows) <= rows // 100 and last is not None
-    usable = usable and last.date() >= local_date() - timedelta(days=1)
-    if usable:
-        return {"rows": count, "loaded": False, "load_seconds": None}
-    print(f"admin_bench: loading {rows:,} rows into {DB_NAME} (found {count:,})", flush=True)
-    started = time.monotonic()
-    call_command("seed_visitors", rows=rows, days=days, seed=10, truncate=True, database="visitors")
-    seconds = time.monotonic() - started
-    with connections["visitors"].cursor() as cursor:
-        cursor.execute("ANALYZE TABLE visitor_count")
-        cursor.fetchall()
-    return {"rows": stats()[0], "loaded": True, "load_seconds": round(seconds, 1)}
 
 
 def build_sites() -> None:
@@ -204,32 +169,6 @@ def measure(client: Any, case: str, variant: str, url: str, runs: int) -> Timing
     return timing
 
 
-def machine() -> dict[str, str]:
-    from importlib import metadata
-
-    from django.db import connections
-
-    with connections["visitors"].cursor() as cursor:
-        cursor.execute("SELECT VERSION(), @@innodb_buffer_pool_size")
-        version, pool = cursor.fetchone()
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    memory = Path("/proc/meminfo").read_text().split()[1]
-    return {
-        "cpu": f"{cpu}, {os.cpu_count()} CPUs",
-        "memory": f"{int(memory) / 1024 / 1024:.0f} GiB",
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "django": metadata.version("django"),
-        "mysqlclient": metadata.version("mysqlclient"),
-        "mariadb": version,
-        "innodb_buffer_pool_size": f"{int(pool) / 1024 / 1024:.0f} MiB",
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.admin_bench")
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -239,8 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--member-index", action="store_true")
     parser.add_argument("--skip-before", action="store_true")
     args = parser.parse_args(argv)
-
-    configure()
+    config = replace(
+        BenchConfig(), db_name=DB_NAME, redis_url=REDIS_URL, rows=args.rows, days=args.days
+    )
+    configure(config)
     from django.contrib.auth.models import User
     from django.core.cache import cache
     from django.core.management import call_command
@@ -251,8 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     from visitors import admin as visitor_admin
 
     call_command("migrate", verbosity=0, interactive=False)
-    dataset = ensure_rows(args.rows, args.days)
-    print(f"admin_bench: dataset {dataset}", flush=True)
+    data = dataset.ensure(config)
+    print(f"admin_bench: {data.rows:,} rows ({data.first} .. {data.last})", flush=True)
     build_sites()
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
         "bench", password="bench"
@@ -294,7 +235,11 @@ def main(argv: list[str] | None = None) -> None:
             results += _with_member_index(client, newest_member, args.runs)
 
     out = WORK_DIR / "results.json"
-    report = {"machine": machine(), "dataset": dataset, "results": [asdict(r) for r in results]}
+    report = {
+        "machine": machine.describe(),
+        "dataset": asdict(data),
+        "results": [asdict(r) for r in results],
+    }
     out.write_text(json.dumps(report, indent=2, default=str))
     print(f"admin_bench: wrote {out}")
     print(markdown(results))

@@ -43,9 +43,7 @@ class BenchConfig:
     server_cpu: str = "0"
     client_cpu: str = "1"
     prometheus_dir: str = ""  # a fresh directory per run (set by the runner)
-    sections: tuple[str, ...] = field(
-        default=("loop", "daily", "cold", "http", "load", "memory"), repr=False
-    )
+    sections: tuple[str, ...] = field(default=("loop", "daily", "cold", "http", "load"), repr=False)
 
     @property
     def report_path(self) -> Path:
@@ -116,7 +114,10 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         action="store_true",
         help="rewrite BENCHMARKS.md and the chart from the last run's benchmarks.json",
     )
-    parser.add_argument("--only", help="comma-separated sections: loop,daily,cold,http,load,memory")
+    parser.add_argument(
+        "--only",
+        help="comma-separated sections: loop,daily,cold,http,load (RSS is measured in load)",
+    )
     args = parser.parse_args(argv)
     config = BenchConfig(**SMOKE) if args.smoke else BenchConfig()
     env = os.environ

@@ -85,7 +85,7 @@ def server(spec: ServerSpec, config: BenchConfig) -> Iterator[subprocess.Popen[b
             process.wait()
 
 
-def manage(config: BenchConfig, *args: str, cpus: str | None = None) -> list[str]:
+def manage(*args: str, cpus: str | None = None) -> list[str]:
     return [*_pin(cpus), sys.executable, str(ROOT / "manage.py"), *args]
 
 
@@ -93,7 +93,7 @@ def warm_cache(config: BenchConfig) -> None:
     """One sync cycle with a long key TTL: every payload is a cache hit for the HTTP runs."""
     env = {**os.environ, **config.environment()}
     subprocess.run(
-        manage(config, "runsyncloop", "--once", "--interval", "600000"),
+        manage("runsyncloop", "--once", "--interval", "600000"),
         cwd=ROOT,
         env=env,
         check=True,
@@ -265,7 +265,7 @@ def warm_http(config: BenchConfig) -> list[dict[str, Any]]:
 
 
 # -- load test with the loop running -----------------------------------------------------
-def com_select(config: BenchConfig) -> int:
+def com_select() -> int:
     from django.db import connections
 
     with connections["visitors"].cursor() as cursor:
@@ -302,7 +302,7 @@ def children(pid: int) -> list[int]:
 @contextlib.contextmanager
 def sync_loop(config: BenchConfig) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, **config.environment()}
-    process = subprocess.Popen(manage(config, "runsyncloop"), cwd=ROOT, env=env)
+    process = subprocess.Popen(manage("runsyncloop"), cwd=ROOT, env=env)
     try:
         time.sleep(2.0)
         yield process
@@ -316,13 +316,13 @@ def sync_loop(config: BenchConfig) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def _window(config: BenchConfig) -> tuple[float, int, int]:
-    return time.monotonic(), com_select(config), service_queries(config)
+    return time.monotonic(), com_select(), service_queries(config)
 
 
 def _rates(config: BenchConfig, start: tuple[float, int, int]) -> dict[str, float]:
     seconds = time.monotonic() - start[0]
     return {
-        "db_queries_per_s": (com_select(config) - start[1]) / seconds,
+        "db_queries_per_s": (com_select() - start[1]) / seconds,
         "service_queries_per_s": (service_queries(config) - start[2]) / seconds,
     }
 

@@ -7,58 +7,6 @@ from typing import Any
 
 from bench.config import BenchConfig
 
-OLD_SERVICE = [
-    ("warm `/summary`, one core, 32 connections", "~4,000 req/s, p50 7 ms, p99 23-25 ms"),
-    ("warm `/today`, same", "3,600-5,200 req/s, p99 35-77 ms"),
-    ("fast loop cycle, direct or delta", "median 3.5-4 ms"),
-    ("cold `/monthly` / `/yearly` (empty Redis)", "1.8 s / 4.5 s"),
-    ("yearly GROUP BY over 5 years", "4.1 s"),
-]
-
-HINTS = {
-    "http": (
-        "a request already skips DRF, Redis (per-process memo) and serializers. gthread's "
-        "4 threads take turns on the GIL, which shows in p99; the sync worker (`WEB_THREADS=1`, "
-        "the production default in gunicorn.conf.py since this comparison) keeps p99 well "
-        "under the target at a few % fewer req/s, at the price of a new connection per "
-        "request. The rest is gunicorn's own accept/parse/write (~70% of the worker's py-spy "
-        "samples) and other work sharing the measured core (load average)"
-    ),
-    "loop": (
-        "what would close it: the publish step is one Redis MSET of five values, the count one "
-        "indexed query; what remains is round trips, so a Redis pipeline shared by both steps "
-        "and a MariaDB on the same host or socket"
-    ),
-    "daily": "what would close it: a smaller re-check window (VISITOR_ROLLUP_RECHECK_DAYS)",
-    "cold": (
-        "what would close it: keep the rollup (it survives restarts when Redis persists); "
-        "a cold series then only counts today"
-    ),
-}
-
-
-PROFILE = """### Where the time goes (py-spy)
-
-`py-spy record -p <worker pid> -d 8 -f raw -r 200` on a single sync worker under wrk
-(32 connections), before and after the lean path, on this machine:
-
-- **DRF viewset** (about 1,500 req/s): about half of the worker's samples were the Redis GET
-  behind `get_or_compute` (round trip plus django-redis decoding), then DRF's dispatch,
-  content negotiation and JSON rendering, then the middleware chain.
-- **Lean path** (`visitors.api.fastpath.MetricsFastPathMiddleware`, early in `MIDDLEWARE`):
-  the loop stores each endpoint's rendered bytes and ETag next to the data
-  (`visitors:http:<name>`, same TTL); a worker keeps what it read for `HTTP_MEMO_MS`
-  (1 s), so a request costs no Redis round trip, no URL resolving, no DRF and no JSON
-  encoding. Django is then about a fifth of the samples (handler, `request_started` /
-  `request_finished` signals, CORS reading `request.headers`, the metrics middleware);
-  gunicorn's own accept, parse, write and close are the rest. The DRF viewset remains the
-  public interface (OpenAPI, 405/406/503, rate limit) and sends the same bytes on a miss.
-- gunicorn `gthread` (4 threads) serves a few % more requests than `sync` because it keeps
-  connections alive (the `sync` worker closes every connection after one response), but its
-  threads contend for the GIL and its p99 misses 25 ms; `sync` meets both targets, so it is
-  the default in `gunicorn.conf.py` (`WEB_THREADS=1`).
-"""
-
 
 def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
@@ -82,7 +30,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if not (item.get("primary") or one_core_fast):
             continue
         ok = item["rps"] >= 4000 and item["p99_ms"] <= 25
-        note = "" if ok else HINTS["http"]
+        note = ""
         rows.append(
             (
                 f"warm `/{item['endpoint']}` >= 4,000 req/s, p99 <= 25 ms (32 conn.): "
@@ -104,7 +52,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{_fmt(item['median_ms'], 2)} ms "
                 f"({_gap(item['median_ms'], 4, higher_is_better=False)})",
                 _check(ok),
-                "" if ok else HINTS["loop"],
+                "",
             )
         )
     daily = results.get("daily")
@@ -116,7 +64,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{_fmt(daily['speedup'], 0)}x ({_fmt(daily['job_median_ms'])} ms vs "
                 f"{_fmt(daily['full_scan_median_ms'], 0)} ms)",
                 _check(ok),
-                "" if ok else HINTS["daily"],
+                "",
             )
         )
     cold = results.get("cold")
@@ -128,7 +76,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "cold series with the rollup kept <= 100 ms",
                 f"slowest {_fmt(worst)} ms",
                 _check(ok),
-                "" if ok else HINTS["cold"],
+                "",
             )
         )
     load = results.get("load")
@@ -198,11 +146,6 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
     for row in targets(results):
         add("| " + " | ".join(row) + " |")
     add("")
-    add("The old Fastify service on a machine of this kind, for comparison:\n")
-    add("| what (old service) | figure |\n|---|---|")
-    for what, figure in OLD_SERVICE:
-        add(f"| {what} | {figure} |")
-    add("")
 
     if "loop" in results:
         add("## Sync loop cycle (`visitors.sync.Cycle.run`, warm rollup)\n")
@@ -228,7 +171,7 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
         r = results["daily"]
         add("## Daily job vs a full five-year GROUP BY (same run)\n")
         add(
-            f"- daily job (`visitors.sync.warm_aggregates`: rollup kept, re-count of the last "
+            f"- daily job (`visitors.daily.warm_aggregates`: rollup kept, re-count of the last "
             f"{r['recheck_days']} days, publish): median **{_fmt(r['job_median_ms'])} ms** "
             f"over {len(r['job_runs_ms'])} runs"
         )
@@ -247,7 +190,7 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
         r = results["cold"]
         add("## Cold start\n")
         add(
-            f"- empty Redis to a full `/summary` (`visitors.payloads.summary`: one grouped pass "
+            f"- empty Redis to a full `/summary` (`visitors.serving`: one grouped pass "
             f"fills the rollup, then today's count): **{_fmt(r['empty_redis_summary_ms'], 0)} ms**"
         )
         waits = r.get("empty_redis_concurrent_ms")
@@ -291,8 +234,6 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
             )
         add("")
 
-    if "http" in results:
-        add(PROFILE)
     if "load" in results:
         r = results["load"]
         add("## Pollers on `/summary` with the sync loop running\n")
