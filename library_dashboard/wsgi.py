@@ -1,6 +1,16 @@
+"""The web process's WSGI application: pre-rendered answers in front of Django.
+
+``PrerenderedResponses`` (visitors/api/prerendered.py) answers the catalogue's endpoints
+from the bytes the sync loop published; everything else goes to Django unchanged.
+"""
+
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "library_dashboard.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from visitors.api.prerendered import PrerenderedResponses  # noqa: E402  (after setup)
+
+application = PrerenderedResponses(django_application)

@@ -1,7 +1,9 @@
 """HTTP efficiency for pollers: pre-rendered bytes, ETag / 304, Cache-Control, CORS.
 
-The lean path (``visitors.api.fastpath``) and the DRF viewset must send the same bytes; the
-tests compare them on real Redis, with the library's clock frozen in Asia/Jakarta.
+The pre-rendered answers (``visitors.api.prerendered``, in front of Django) and the DRF
+viewset must send the same bytes and headers; the tests compare them on real Redis, with
+the library's clock frozen in Asia/Jakarta. ``FrontClient`` goes through the front layer
+as the server does; tests/test_server.py does the same with a real server.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ import sys
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.conf import settings
 from django.core.cache import cache
-from django.test import Client, override_settings
+from django.test import override_settings
 
+from tests.clients import FrontClient
 from visitors import keys, publishing, rendered, serving
+from visitors.endpoints import TODAY
+from visitors.live import LiveResponses
 from visitors.publishing import CycleFacts
 from visitors.rollup import wanted_days
 
@@ -46,17 +52,14 @@ def frozen():
 @pytest.fixture
 def published(frozen):
     """What one sync-loop cycle leaves in Redis: data, last-good values, pre-rendered bytes."""
-    rendered.memo.clear()
     publishing.publish(
         CycleFacts.of(now=frozen, closed=_closed(frozen.date()), today_count=417), ttl=60
     )
     yield frozen
-    rendered.memo.clear()
 
 
 def _drop_rendered() -> None:
     cache.delete_many([keys.prerendered(name) for name in NAMES])
-    rendered.memo.clear()
 
 
 def url(name: str) -> str:
@@ -65,9 +68,9 @@ def url(name: str) -> str:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_fast_path_and_viewset_send_identical_bytes(published, name):
-    fast = Client().get(url(name))
+    fast = FrontClient().get(url(name))
     _drop_rendered()
-    slow = Client().get(url(name))
+    slow = FrontClient().get(url(name))
 
     assert fast.status_code == slow.status_code == 200
     assert fast.content == slow.content
@@ -83,6 +86,35 @@ def test_fast_path_and_viewset_send_identical_bytes(published, name):
         assert body["source"] == "cache"
 
 
+@override_settings(
+    CORS_ALLOWED_ORIGINS=[ORIGIN], SECURE_HSTS_SECONDS=3600, SECURE_PROXY_SSL_HEADER=None
+)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "request_headers",
+    [{}, {"HTTP_ORIGIN": ORIGIN}, {"HTTP_ORIGIN": "https://evil.example"}, {"secure": True}],
+    ids=["plain", "allowed-origin", "other-origin", "https"],
+)
+@pytest.mark.parametrize("method", ["get", "head", "conditional"])
+def test_prerendered_and_viewset_send_identical_headers(published, name, request_headers, method):
+    def ask() -> Any:
+        client = FrontClient()
+        if method == "conditional":
+            etag = client.get(url(name), **request_headers)["ETag"]
+            return client.get(url(name), HTTP_IF_NONE_MATCH=etag, **request_headers)
+        return getattr(client, method)(url(name), **request_headers)
+
+    fast = ask()
+    _drop_rendered()
+    slow = ask()
+
+    assert getattr(fast, "answered_by", None) == "prerendered"
+    assert getattr(slow, "answered_by", None) is None
+    assert fast.status_code == slow.status_code == (304 if method == "conditional" else 200)
+    assert fast.content == slow.content
+    assert dict(fast.headers) == dict(slow.headers)
+
+
 def test_fast_path_serves_the_stored_bytes_without_the_viewset(published, monkeypatch):
     """Proof that the lean path answers: the viewset would fail, yet the request succeeds."""
 
@@ -90,7 +122,7 @@ def test_fast_path_serves_the_stored_bytes_without_the_viewset(published, monkey
         raise AssertionError("the viewset was called")
 
     monkeypatch.setattr(serving, "response_body", boom)
-    response = Client().get(url("summary"))
+    response = FrontClient().get(url("summary"))
     assert response.status_code == 200
     assert json.loads(response.content)["today"] == 417
 
@@ -102,7 +134,7 @@ def test_fast_path_can_be_switched_off(published, monkeypatch):
     monkeypatch.setattr(
         serving, "response_body", lambda e, **kw: calls.append(e.name) or original(e, **kw)
     )
-    response = Client().get(url("today"))
+    response = FrontClient().get(url("today"))
     assert response.status_code == 200 and calls == ["today"]
     assert "ETag" in response and "max-age" in response["Cache-Control"]
 
@@ -112,7 +144,7 @@ def test_fast_path_can_be_switched_off(published, monkeypatch):
 def test_if_none_match_gets_304(published, name, fast):
     if not fast:
         _drop_rendered()
-    client = Client()
+    client = FrontClient()
     etag = client.get(url(name))["ETag"]
     if not fast:
         _drop_rendered()
@@ -129,12 +161,11 @@ def test_if_none_match_gets_304(published, name, fast):
 
 
 def test_etag_changes_when_the_loop_publishes_a_new_count(published):
-    client = Client()
+    client = FrontClient()
     first = client.get(url("today"))
     publishing.publish(
         CycleFacts.of(now=published, closed=_closed(published.date()), today_count=418), ttl=60
     )
-    rendered.memo.clear()
     second = client.get(url("today"), HTTP_IF_NONE_MATCH=first["ETag"])
     assert second.status_code == 200
     assert second["ETag"] != first["ETag"]
@@ -146,7 +177,7 @@ def test_etag_changes_when_the_loop_publishes_a_new_count(published):
 def test_cache_control_max_age_follows_the_setting(published, fast):
     if not fast:
         _drop_rendered()
-    response = Client().get(url("summary"))
+    response = FrontClient().get(url("summary"))
     assert response["Cache-Control"] == "public, max-age=7"
 
 
@@ -157,8 +188,8 @@ def test_default_max_age_is_the_sync_interval(settings):
 
 
 def test_head_sends_headers_and_no_body(published):
-    get = Client().get(url("weekly"))
-    head = Client().head(url("weekly"))
+    get = FrontClient().get(url("weekly"))
+    head = FrontClient().head(url("weekly"))
     assert head.status_code == 200
     assert head.content == b""
     assert head["ETag"] == get["ETag"]
@@ -166,47 +197,66 @@ def test_head_sends_headers_and_no_body(published):
 
 
 def test_security_headers_on_fast_responses(published):
-    response = Client().get(url("today"))
+    response = FrontClient().get(url("today"))
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["X-Frame-Options"] == "DENY"
     assert response["Allow"] == "GET, HEAD, OPTIONS"
 
 
 def test_non_get_methods_still_go_to_the_viewset(published):
-    assert Client().post(url("today")).status_code == 405
+    assert FrontClient().post(url("today")).status_code == 405
 
 
 def test_an_accept_without_json_is_left_to_drf(published):
-    response = Client().get(url("today"), HTTP_ACCEPT="text/html")
+    response = FrontClient().get(url("today"), HTTP_ACCEPT="text/html")
     assert response.status_code == 406
 
 
-def test_memo_reuses_what_it_read_for_its_period(published):
-    with override_settings(VISITORS=replace(settings.VISITORS, HTTP_MEMO_MS=60_000)):
-        client = Client()
-        assert json.loads(client.get(url("today")).content)["total"] == 417
-        publishing.publish(
-            CycleFacts.of(now=published, closed=_closed(published.date()), today_count=999), ttl=60
-        )
-        assert json.loads(client.get(url("today")).content)["total"] == 417
-        rendered.memo.clear()  # what the end of the period does
-        assert json.loads(client.get(url("today")).content)["total"] == 999
+def test_a_process_serves_its_copy_until_a_change_is_announced(published):
+    clock = [100.0]
+    live = LiveResponses(memo_s=1.0, clock=lambda: clock[0])
+    live.tick()
+    assert json.loads(live.lookup(TODAY).body)["total"] == 417
+    publishing.publish(
+        CycleFacts.of(now=published, closed=_closed(published.date()), today_count=999), ttl=60
+    )
+    assert json.loads(live.lookup(TODAY).body)["total"] == 417  # not yet read
+    live.tick()  # what the watcher does on the change notice
+    assert json.loads(live.lookup(TODAY).body)["total"] == 999
+
+
+def test_a_copy_the_cache_has_not_confirmed_lately_is_not_served(published):
+    clock = [100.0]
+    live = LiveResponses(memo_s=1.0, clock=lambda: clock[0])
+    live.tick()
+    clock[0] += 0.9
+    assert live.lookup(TODAY) is not None
+    clock[0] += 0.2  # no tick for over HTTP_MEMO_MS: the cache may be gone
+    assert live.lookup(TODAY) is None
+    live.tick()
+    assert live.lookup(TODAY) is not None
+
+
+def test_a_copy_is_not_served_past_its_key_s_expiry(published):
+    clock = [100.0]
+    live = LiveResponses(memo_s=600.0, clock=lambda: clock[0])
+    live.tick()
+    clock[0] += 61  # published with ttl=60
+    assert live.lookup(TODAY) is None
 
 
 def test_missing_or_garbage_rendered_bytes_fall_back_to_the_viewset(published):
     cache.set(keys.prerendered("today"), "no separator, no etag", 60)
-    rendered.memo.clear()
-    response = Client().get(url("today"))
+    response = FrontClient().get(url("today"))
     assert json.loads(response.content) == {"total": 417, "source": "cache"}
     cache.delete(keys.prerendered("today"))
-    assert json.loads(Client().get(url("today")).content)["total"] == 417
+    assert json.loads(FrontClient().get(url("today")).content)["total"] == 417
 
 
 def test_truncated_rendered_bytes_are_not_served(published):
     client = cache.client.get_client()
     client.set(keys.prerendered("summary"), b'"0123456789abcdef01234567"\n{"today": 1, "wee')
-    rendered.memo.clear()
-    response = Client().get(url("summary"))
+    response = FrontClient().get(url("summary"))
     assert response.status_code == 200
     assert json.loads(response.content)["today"] == 417  # the viewset's answer
 
@@ -220,7 +270,7 @@ def test_truncated_rendered_bytes_are_not_served(published):
     ids=["disallowed-host", "too-many-parameters"],
 )
 def test_the_fast_path_leaves_bad_requests_to_djangos_checks(published, extra, query):
-    response = Client().get(f"{url('today')}?{query}" if query else url("today"), **extra)
+    response = FrontClient().get(f"{url('today')}?{query}" if query else url("today"), **extra)
     assert response.status_code == 400
 
 
@@ -230,17 +280,17 @@ def test_the_fast_path_leaves_bad_requests_to_djangos_checks(published, extra, q
 def test_cors_allows_the_configured_origin_only(published, fast):
     if not fast:
         _drop_rendered()
-    allowed = Client().get(url("summary"), HTTP_ORIGIN=ORIGIN)
+    allowed = FrontClient().get(url("summary"), HTTP_ORIGIN=ORIGIN)
     assert allowed["Access-Control-Allow-Origin"] == ORIGIN
     assert "etag" in allowed["Access-Control-Expose-Headers"].lower()
-    other = Client().get(url("summary"), HTTP_ORIGIN="https://evil.example")
+    other = FrontClient().get(url("summary"), HTTP_ORIGIN="https://evil.example")
     assert other.status_code == 200
     assert "Access-Control-Allow-Origin" not in other
 
 
 @override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
 def test_cors_preflight_for_a_conditional_poll(published):
-    response = Client().options(
+    response = FrontClient().options(
         url("summary"),
         HTTP_ORIGIN=ORIGIN,
         HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
@@ -253,7 +303,7 @@ def test_cors_preflight_for_a_conditional_poll(published):
 
 
 def test_no_cors_headers_by_default(published):
-    response = Client().get(url("today"), HTTP_ORIGIN=ORIGIN)
+    response = FrontClient().get(url("today"), HTTP_ORIGIN=ORIGIN)
     assert "Access-Control-Allow-Origin" not in response
 
 
@@ -292,13 +342,8 @@ def test_http_variables_are_validated():
     assert bad.returncode != 0 and "HTTP_MAX_AGE" in bad.stderr
 
 
-def test_fast_responses_are_labelled_like_the_viewset_for_metrics(published):
-    response = Client().get(url("summary"))
-    assert response.wsgi_request.resolver_match.view_name == "visitors-summary"
-
-
 def test_the_openapi_schema_describes_304(db):
-    schema = Client().get("/docs/json").json()
+    schema = FrontClient().get("/docs/json").json()
     for name in NAMES:
         responses = schema["paths"][f"/api/visitors/{name}"]["get"]["responses"]
         assert "304" in responses

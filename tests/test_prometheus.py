@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connections
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.clients import FrontClient
 from tests.conftest import loop_config
 from tests.processes import manage, services_env
 from visitors.endpoints import TODAY
@@ -164,18 +165,23 @@ def test_metrics_dir_is_this_runs_own(settings):
 
 
 @pytest.mark.django_db(databases=["default", "visitors"])
-def test_fast_path_hits_are_counted_too(client, insert_visits, settings):
+def test_prerendered_answers_are_counted_too(client, insert_visits, settings):
     settings.VISITORS = replace(settings.VISITORS, HTTP_MEMO_MS=0)
     now = datetime.now(JAKARTA)
     insert_visits([now - timedelta(minutes=1)])
     run_one_cycle(now)  # publishes the pre-rendered bytes the fast path serves
+    front = FrontClient()
     before = scrape(client)
     for _ in range(2):
-        assert client.get("/api/visitors/today").json()["source"] == "cache"
-    after = scrape(client)
-    labels = {"key": "visitors:http:today", "result": "hit"}
-    assert (
-        value(after, "visitors_cache_lookups_total", **labels)
-        - value(before, "visitors_cache_lookups_total", **labels)
-        == 2
-    )
+        response = front.get("/api/visitors/today")
+        assert response.answered_by == "prerendered" and response.json()["source"] == "cache"
+    assert front.head("/api/visitors/today").status_code == 200
+    after = scrape(client)  # /metrics adds this process's tally first
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("visitors_cache_lookups_total", key="visitors:http:today", result="hit") == 3
+    requests = {"endpoint": "visitors-today", "status": "200"}
+    assert delta("visitors_http_requests_total", method="GET", **requests) == 2
+    assert delta("visitors_http_requests_total", method="HEAD", **requests) == 1

@@ -120,6 +120,23 @@ def is_redis() -> bool:
     return isinstance(caches["default"], RedisCache)  # the backend, not the proxy
 
 
+def raw_redis(operation: Callable[[Any], T], what: str) -> T:
+    """Run ``operation(client)`` on the raw redis-py client (bytes in, bytes out), behind
+    the breaker like ``call``; raises ``CacheUnavailable``. Only when ``is_redis()``."""
+    if not breaker.allow():
+        raise CacheUnavailable(f"{what} skipped: the cache is unreachable")
+    from django_redis import get_redis_connection
+
+    try:
+        result = operation(get_redis_connection("default"))
+    except Exception as exc:
+        if _is_connection_error(exc):
+            breaker.record_failure(exc)
+        raise CacheUnavailable(f"{what} failed: {exc}") from exc
+    breaker.record_success()
+    return result
+
+
 def increment(key: str, delta: int) -> int:
     """Atomically add ``delta`` to the integer at ``key``, creating it (no expiry) if absent."""
     if is_redis():

@@ -14,6 +14,8 @@ ROLLUP_STAMP = "visitors:rollup:updated"
 # ``incremental`` mode: the base counted at the last reconcile, and the writers' counter.
 INCREMENTAL_BASE = "visitors:today:base"
 INCREMENTAL = "visitors:today:incremental"
+# The last change notice (``visitors.changes``): a version that only grows, and its time.
+VERSION = "visitors:version"
 # The sync loop: its leader lock and its last cycle's report.
 SYNC_LEADER = "visitors:sync:leader"
 SYNC_HEARTBEAT = "visitors:sync:heartbeat"

@@ -2,7 +2,9 @@
 
 Each publish writes, for every entry of the catalogue, its value (with a TTL of a few loop
 intervals, never past local midnight), its pre-rendered response (``visitors.rendered``)
-and its last good copy (no expiry, stamped with the time of its data).
+and its last good copy (no expiry, stamped with the time of its data); then, when any
+response changed, it announces a new version (``visitors.changes``), which wakes every web
+and stream process.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from visitors import cache, last_good, rendered
+from visitors import cache, changes, last_good, rendered
 from visitors.endpoints import CATALOGUE, Endpoint
 from visitors.series import ClosedTotals, closed_totals
 from visitors.serving import ttl_until_midnight
@@ -52,10 +54,18 @@ def build_all(facts: CycleFacts) -> dict[Endpoint, Any]:
     return values
 
 
-def publish(facts: CycleFacts, *, ttl: int) -> None:
-    """Write every payload (raises ``CacheUnavailable``); see the module docstring."""
+# This process's side of the change notices.
+announcer = changes.Announcer()
+
+
+def publish(facts: CycleFacts, *, ttl: int) -> changes.Notice | None:
+    """Write every payload (raises ``CacheUnavailable``); see the module docstring.
+
+    Returns the notice announced, or None when no response changed.
+    """
     values = build_all(facts)
     ttl = ttl_until_midnight(ttl, facts.now)
     cache.call("set_many", {endpoint.key: value for endpoint, value in values.items()}, ttl)
-    rendered.store(values, ttl=ttl)
+    responses = rendered.store(values, ttl=ttl)
     last_good.store_many(values, now=facts.now)
+    return announcer.announce(etags=(r.etag for r in responses.values()), now=facts.now)

@@ -6,8 +6,8 @@ to the data as ``visitors:http:<name>`` = ``<etag>\\n<body>``, with the same TTL
 pre-rendered response middleware (``visitors.api.prerendered``) serves these bytes without
 touching DRF; on a miss the viewset answers, and its bytes are the same.
 
-A web process may keep what it read for ``HTTP_MEMO_MS`` (default 1 s, 0 = off), so a
-poller storm costs one Redis read per endpoint per process per period, not one per request.
+Web and stream processes keep a copy in memory (``visitors.live``), so a poller storm
+costs no Redis reads at all.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from typing import Any
 from rest_framework.renderers import JSONRenderer
 
 from visitors import cache, keys
-from visitors.conf import visitor_settings
 from visitors.endpoints import Endpoint
-from visitors.memo import Memo
 
 logger = logging.getLogger(__name__)
 
@@ -65,55 +63,73 @@ def _decode(raw: bytes | str | None) -> Rendered | None:
     return rendered
 
 
-def _redis() -> Any | None:
-    """The raw redis-py client when the cache is Redis (bytes in, bytes out), else None."""
-    if not cache.is_redis():
-        return None
-    from django_redis import get_redis_connection
+def store(values: Mapping[Endpoint, Any], *, ttl: int) -> dict[Endpoint, Rendered]:
+    """Render and store each endpoint's body as served from the cache; returns them.
 
-    return get_redis_connection("default")
-
-
-def store(values: Mapping[Endpoint, Any], *, ttl: int) -> None:
-    """Render and store each endpoint's body, as served from the cache (publishing calls it)."""
-    entries = {
-        keys.prerendered(endpoint.name): _encode(render(endpoint.body(value, "cache")))
-        for endpoint, value in values.items()
+    Publishing calls it for every payload, and a request for a value it computed.
+    """
+    responses = {
+        endpoint: render(endpoint.body(value, "cache")) for endpoint, value in values.items()
     }
-    client = _redis()
-    if client is None:
-        cache.call("set_many", {key: value.decode() for key, value in entries.items()}, ttl)
-        return
-    try:
+    entries = {keys.prerendered(e.name): _encode(r) for e, r in responses.items()}
+
+    def write(client: Any) -> None:
         pipe = client.pipeline(transaction=False)
         for key, value in entries.items():
             pipe.set(key, value, ex=ttl)
         pipe.execute()
-    except Exception as exc:  # a failed store only costs the fast path; the data is stored
-        logger.warning("could not store pre-rendered responses: %s", exc)
 
-
-# What this process read, reused for HTTP_MEMO_MS.
-memo: Memo[Rendered] = Memo()
+    try:
+        if cache.is_redis():
+            cache.raw_redis(write, "storing pre-rendered responses")
+        else:
+            cache.call("set_many", {key: value.decode() for key, value in entries.items()}, ttl)
+    except cache.CacheUnavailable as exc:  # only costs the fast path; the data is stored
+        logger.log(logging.DEBUG if cache.breaker.is_open else logging.WARNING, "%s", exc)
+    return responses
 
 
 def load(endpoint: Endpoint) -> Rendered | None:
     """The stored response for ``endpoint``, or None (absent, unreadable, or the cache is down)."""
-    name, memo_seconds = endpoint.name, visitor_settings().http_memo_s
-    if memo_seconds:
-        hit = memo.get(name)
-        if hit is not None:
-            return hit
-    if cache.breaker.is_open:
-        return None  # Redis is known down: the viewset serves (from the DB or last good)
+    key = keys.prerendered(endpoint.name)
     try:
-        client = _redis()
-        key = keys.prerendered(name)
-        raw = client.get(key) if client is not None else cache.call("get", key)
-    except Exception as exc:
-        logger.debug("pre-rendered %s unavailable: %s", name, exc)
+        if cache.is_redis():
+            raw = cache.raw_redis(lambda client: client.get(key), "reading a pre-rendered response")
+        else:
+            raw = cache.call("get", key)
+    except cache.CacheUnavailable as exc:
+        logger.debug("%s", exc)
         return None
-    rendered = _decode(raw)
-    if rendered is not None and memo_seconds:
-        memo.put(name, rendered, memo_seconds)
-    return rendered
+    return _decode(raw)
+
+
+def load_many(endpoints: tuple[Endpoint, ...]) -> dict[str, tuple[Rendered, float | None]]:
+    """Every stored response of ``endpoints`` with its seconds to live (None: unknown, on
+    the database cache), in one round trip; absent or damaged ones are left out.
+
+    Raises ``CacheUnavailable`` when the cache cannot be read.
+    """
+    names = [endpoint.name for endpoint in endpoints]
+    stored = [keys.prerendered(name) for name in names]
+
+    def read(client: Any) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        pipe.mget(stored)
+        for key in stored:
+            pipe.pttl(key)
+        return pipe.execute()
+
+    if cache.is_redis():
+        replies = cache.raw_redis(read, "reading the pre-rendered responses")
+        raws: list[Any] = replies[0]
+        ttls = [ms / 1000 if isinstance(ms, int) and ms > 0 else None for ms in replies[1:]]
+    else:
+        values = cache.call("get_many", stored)
+        raws = [values.get(key) for key in stored]
+        ttls = [None] * len(names)
+    result: dict[str, tuple[Rendered, float | None]] = {}
+    for name, raw, ttl in zip(names, raws, ttls, strict=True):
+        entry = _decode(raw)
+        if entry is not None:
+            result[name] = (entry, ttl)
+    return result

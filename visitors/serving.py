@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from visitors import cache, last_good, rollup
+from visitors import cache, last_good, rendered, rollup
 from visitors.clock import local_now, next_day, seconds_until_midnight
 from visitors.endpoints import TODAY, Endpoint, Source
 from visitors.queries import VisitorQueries, get_queries
@@ -84,8 +84,9 @@ def value(endpoint: Endpoint, facts: RequestFacts) -> tuple[Any, Source | dict[s
         validate=endpoint.validate,
         fresh=lambda cached: endpoint.fresh(cached, facts.today),
     )
-    if source == "db":
+    if source == "db":  # computed here: keep it as the last good value and pre-rendered
         last_good.remember(endpoint, result, now=facts.now)
+        rendered.store({endpoint: result}, ttl=ttl_until_midnight(endpoint.fallback_ttl, facts.now))
     if endpoint.parts:
         return result, {part.name: part_sources.get(part.name, source) for part in endpoint.parts}
     return result, source

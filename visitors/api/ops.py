@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from visitors import health
+from visitors import health, prometheus
 
 
 class HealthDatabaseSerializer(serializers.Serializer):
@@ -106,6 +106,7 @@ class HealthView(APIView):
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, summed over every process sharing PROMETHEUS_MULTIPROC_DIR."""
+    prometheus.tally.flush()  # this process's pre-rendered answers; the others flush each second
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(settings.PROMETHEUS_MULTIPROC_DIR))
     # Prometheus' own negotiation: OpenMetrics when the scraper asks for it, else text 0.0.4.
