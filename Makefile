@@ -36,10 +36,12 @@ migrate: install .env
 demo-data: migrate
 	$(PY) manage.py seed_visitors --demo
 
-# API + docs + dashboard (gunicorn) and the sync loop, side by side (Procfile).
+# The web server (API, docs, dashboard), the streams server and the sync loop (Procfile);
+# on the embedded default also the live demo, check-ins at a steady rate (Procfile.demo).
 run: migrate demo-data
 	@echo "== dashboard on http://localhost:<PORT in .env, 3000>/ , docs at /docs, admin at /admin/ (make superuser)"
-	$(VENV)/bin/honcho start
+	@if $(PY) manage.py simulate_checkins --check; then procfile=Procfile.demo; else procfile=Procfile; fi; \
+	  exec $(VENV)/bin/honcho start -f $$procfile
 
 superuser: migrate
 	$(PY) manage.py createsuperuser

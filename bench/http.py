@@ -1,4 +1,4 @@
-"""HTTP measurements: gunicorn pinned to one core, wrk pinned to the other.
+"""HTTP measurements: the web server pinned to one core, wrk pinned to the other.
 
 Also the poller load test (many clients on ``/summary`` with the sync loop running, MariaDB
 ``Com_select`` per second) and the resident memory of a web worker and of the loop.
@@ -26,31 +26,29 @@ from bench.config import ROOT, BenchConfig
 from bench.stats import median, percentile
 
 PATHS = {"today": "/api/visitors/today", "summary": "/api/visitors/summary"}
-PRIMARY = "1 gthread worker (4 threads), 1 core"
+PRIMARY = "1 worker, 1 core (the Procfile's web)"
 
 
 @dataclass(frozen=True)
 class ServerSpec:
+    """The Procfile's ``web`` process (library_dashboard/server.py) in one layout."""
+
     name: str
     workers: int
-    worker_class: str
-    threads: int
     cpus: str
     env: tuple[tuple[str, str], ...] = ()
     short: str = ""  # chart label
 
-    def argv(self, port: int) -> list[str]:
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        argv = [gunicorn, "library_dashboard.wsgi", "--config", str(ROOT / "gunicorn.conf.py")]
-        argv += ["--bind", f"127.0.0.1:{port}", "--workers", str(self.workers)]
-        argv += ["--worker-class", self.worker_class, "--threads", str(self.threads)]
-        argv += ["--backlog", "2048", "--log-level", "warning"]
-        return (["taskset", "-c", self.cpus] if shutil.which("taskset") else []) + argv
+    def argv(self) -> list[str]:
+        return [*_pin(self.cpus), sys.executable, "-m", "library_dashboard.server", "web"]
+
+    def environment(self, port: int) -> dict[str, str]:
+        return {"PORT": str(port), "WEB_CONCURRENCY": str(self.workers), **dict(self.env)}
 
     def command(self) -> str:
-        argv = " ".join(self.argv(0)).replace(str(ROOT) + "/", "").replace(":0 ", ":PORT ")
-        argv = argv.replace(str(Path(sys.executable).parent) + "/", "")
-        return " ".join([*(f"{k}={v}" for k, v in self.env), argv])
+        variables = {"WEB_CONCURRENCY": str(self.workers), **dict(self.env)}
+        argv = " ".join(self.argv()).replace(sys.executable, "python")
+        return " ".join([*(f"{k}={v}" for k, v in variables.items()), argv])
 
 
 def _pin(cpus: str | None) -> list[str]:
@@ -71,8 +69,8 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def server(spec: ServerSpec, config: BenchConfig) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, **config.environment(), **dict(spec.env)}
-    process = subprocess.Popen(spec.argv(config.port), cwd=ROOT, env=env)
+    env = {**os.environ, **config.environment(), **spec.environment(config.port)}
+    process = subprocess.Popen(spec.argv(), cwd=ROOT, env=env)
     try:
         _wait_ready(f"http://127.0.0.1:{config.port}{PATHS['today']}")
         yield process
@@ -200,31 +198,11 @@ def server_specs(config: BenchConfig) -> list[ServerSpec]:
     both = f"{config.server_cpu},{config.client_cpu}"
     drf = (("HTTP_FAST_PATH", "false"),)
     specs = [
-        # gthread with 4 threads (WEB_THREADS=4), and the production default since this
-        # benchmark: sync workers (gunicorn.conf.py, WEB_THREADS=1).
-        ServerSpec(PRIMARY, 1, "gthread", 4, one, short="gthread\n1 core"),
-        ServerSpec("1 sync worker, 1 core", 1, "sync", 1, one, short="sync\n1 core"),
-        ServerSpec(
-            f"DRF path (HTTP_FAST_PATH=false): {PRIMARY}",
-            1,
-            "gthread",
-            4,
-            one,
-            drf,
-            short="DRF path\ngthread\n1 core",
-        ),
+        ServerSpec(PRIMARY, 1, one, short="1 worker\n1 core"),
+        ServerSpec(f"DRF path (HTTP_FAST_PATH=false): {PRIMARY}", 1, one, drf, short="DRF\n1 core"),
     ]
     if (os.cpu_count() or 1) >= 2:
-        specs.append(
-            ServerSpec(
-                "2 gthread workers (4 threads), 2 cores",
-                2,
-                "gthread",
-                4,
-                both,
-                short="2 workers\n2 cores",
-            )
-        )
+        specs.append(ServerSpec("2 workers, 2 cores", 2, both, short="2 workers\n2 cores"))
     return specs[:1] if config.smoke else specs
 
 
@@ -350,7 +328,7 @@ def pollers(config: BenchConfig) -> dict[str, Any]:
         workers = children(web.pid)
         memory = {
             "web_worker_rss_mib": max((rss_kib(pid) for pid in workers), default=0) / 1024,
-            "web_master_rss_mib": rss_kib(web.pid) / 1024,
+            "web_main_rss_mib": rss_kib(web.pid) / 1024,
             "loop_rss_mib": rss_kib(loop.pid) / 1024,
         }
     return {

@@ -65,7 +65,7 @@ def describe() -> dict[str, Any]:
         "python": platform.python_version(),
         "django": _version("Django"),
         "djangorestframework": _version("djangorestframework"),
-        "gunicorn": _version("gunicorn"),
+        "granian": _version("granian"),
         "mysqlclient": _version("mysqlclient"),
         "redis-py": _version("redis"),
         "mariadb": db_version,

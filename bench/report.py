@@ -116,7 +116,7 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
     add(
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, Linux {m['kernel']}. "
         f"Python {m['python']}, Django {m['django']}, DRF {m['djangorestframework']}, "
-        f"gunicorn {m['gunicorn']}, mysqlclient {m['mysqlclient']}, redis-py {m['redis-py']}; "
+        f"granian {m['granian']}, mysqlclient {m['mysqlclient']}, redis-py {m['redis-py']}; "
         f"MariaDB {m['mariadb']} (buffer pool {m['innodb_buffer_pool']}), Redis {m['redis']}, "
         f"wrk {m['wrk']}."
         + (f" Load average at the start: {m['loadavg']}." if m.get("loadavg") else "")
@@ -211,7 +211,7 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
         )
 
     if "http" in results:
-        add("## Warm HTTP (gunicorn, cache warm)\n")
+        add("## Warm HTTP (the web server, cache warm)\n")
         add(
             f"wrk with {config.connections} connections, {config.wrk_duration} s per run, "
             f"median of {config.wrk_runs} runs; the server pinned with `taskset -c "
@@ -259,8 +259,8 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
         add("")
         mem = r["memory"]
         add("## Memory (RSS, after the poller runs)\n")
-        add(f"- gunicorn web worker: {_fmt(mem['web_worker_rss_mib'])} MiB")
-        add(f"- gunicorn master: {_fmt(mem['web_master_rss_mib'])} MiB")
+        add(f"- web worker: {_fmt(mem['web_worker_rss_mib'])} MiB")
+        add(f"- web main process: {_fmt(mem['web_main_rss_mib'])} MiB")
         add(f"- `runsyncloop`: {_fmt(mem['loop_rss_mib'])} MiB\n")
     return "\n".join(out) + "\n"
 

@@ -1,6 +1,15 @@
+"""The streams process's ASGI application: the Server-Sent-Events streams (visitors/streams.py).
+
+Everything else is served by the web process (library_dashboard/wsgi.py).
+"""
+
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "library_dashboard.settings")
-application = get_asgi_application()
+django.setup()
+
+from visitors.streams import StreamsApp  # noqa: E402  (after setup)
+
+application = StreamsApp()

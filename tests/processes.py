@@ -36,19 +36,19 @@ def clean_env(**overrides: str) -> dict[str, str]:
 def services_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """A clean environment pointing at this test run's MariaDB test database and Redis."""
     visitors_db = settings.DATABASES["visitors"]
-    return clean_env(
-        SECRET_KEY=TEST_SECRET_KEY,
-        DB_HOST=str(visitors_db["HOST"]),
-        DB_PORT=str(visitors_db["PORT"]),
-        DB_USER=str(visitors_db["USER"]),
-        DB_PASSWORD=str(visitors_db["PASSWORD"]),
-        DB_NAME=connections["visitors"].settings_dict["NAME"],
-        REDIS_URL=settings.REDIS_URL,
-        TIME_ZONE=settings.TIME_ZONE,
-        VAR_DIR=str(tmp_path),
-        PROMETHEUS_MULTIPROC_DIR=str(settings.PROMETHEUS_MULTIPROC_DIR),
-        **overrides,
-    )
+    services = {
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "DB_HOST": str(visitors_db["HOST"]),
+        "DB_PORT": str(visitors_db["PORT"]),
+        "DB_USER": str(visitors_db["USER"]),
+        "DB_PASSWORD": str(visitors_db["PASSWORD"]),
+        "DB_NAME": connections["visitors"].settings_dict["NAME"],
+        "REDIS_URL": settings.REDIS_URL,
+        "TIME_ZONE": settings.TIME_ZONE,
+        "VAR_DIR": str(tmp_path),
+        "PROMETHEUS_MULTIPROC_DIR": str(settings.PROMETHEUS_MULTIPROC_DIR),
+    }
+    return clean_env(**{**services, **overrides})
 
 
 def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
@@ -72,3 +72,66 @@ def start_manage(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+
+
+class Server:
+    """``python -m library_dashboard.server web|streams`` on a free port, as the Procfile runs
+    it; ``stop()`` sends SIGTERM and waits, like a supervisor."""
+
+    def __init__(self, kind: str, *, env: dict[str, str], log: Path, port_from: int) -> None:
+        from tests.services import free_port
+
+        self.kind = kind
+        self.port = free_port(port_from)
+        variable = "PORT" if kind == "web" else "STREAM_PORT"
+        self.env = {"WEB_CONCURRENCY": "1", **env, variable: str(self.port)}
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 30) -> Server:
+        import socket
+
+        from tests.services import wait_until
+
+        with open(self.log, "ab") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "library_dashboard.server", self.kind],
+                cwd=ROOT,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+
+        def listening() -> bool:
+            assert self.process is not None and self.process.poll() is None, self.log.read_text()
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+        wait_until(listening, f"{self.kind} server on {self.port}", timeout=timeout)
+        return self
+
+    def stop(self, *, timeout: float = 30) -> int:
+        """SIGTERM, then the exit code (killed after ``timeout``: a failure)."""
+        import signal
+
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"{self.kind} server did not stop within {timeout}s") from None
+        finally:
+            self.process = None
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

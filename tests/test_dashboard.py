@@ -74,7 +74,8 @@ def test_poll_interval_comes_from_the_setting(client, settings, insert_visits):
     html = client.get("/").content.decode()
 
     assert 'data-poll-ms="750"' in html
-    assert "Updates every 0.75&nbsp;s" in html
+    assert "or every 0.75&nbsp;s from" in html
+    assert 'data-stream-url="/api/visitors/stream"' in html
 
 
 def test_default_poll_interval_is_five_seconds(client, insert_visits):

@@ -12,7 +12,10 @@ READ = re.compile(r"""\b_?env\.\w+\(\s*["']([A-Z][A-Z0-9_]+)["']""")
 
 def variables_read() -> set[str]:
     names: set[str] = set()
-    for path in (ROOT / "library_dashboard" / "settings.py", ROOT / "gunicorn.conf.py"):
+    for path in (
+        ROOT / "library_dashboard" / "settings.py",
+        ROOT / "library_dashboard" / "server.py",
+    ):
         names |= set(READ.findall(path.read_text()))
     names.add("DOTENV_PATH")  # read by env.load_dotenv_file before settings
     # VisitorSettings.from_env reads each field from the variable of the same name.

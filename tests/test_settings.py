@@ -116,12 +116,26 @@ def test_without_debug_a_secret_key_is_required(tmp_path):
     assert "SECRET_KEY is missing" in result.stderr
 
 
-def test_the_web_server_refuses_a_port_out_of_range(tmp_path):
-    """PORT is the web server's (read where it binds), not Django's."""
-    code = "import runpy; runpy.run_path('gunicorn.conf.py')"
-    env = clean_env(VAR_DIR=str(tmp_path), DEBUG="true", PORT="70000")
+@pytest.mark.parametrize(
+    ("kind", "variable", "value"),
+    [
+        ("web", "PORT", "70000"),
+        ("web", "WEB_CONCURRENCY", "0"),
+        ("web", "HTTP_HEADER_TIMEOUT_S", "soon"),
+        ("streams", "STREAM_PORT", "0"),
+        ("streams", "STREAM_MAX_CLIENTS", "-5"),
+    ],
+)
+def test_the_servers_refuse_bad_values_naming_the_variable(tmp_path, kind, variable, value):
+    """The server's own variables are read where it starts (library_dashboard/server.py)."""
+    env = clean_env(VAR_DIR=str(tmp_path), DEBUG="true", **{variable: value})
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "library_dashboard.server", kind],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert result.returncode != 0
-    assert "ImproperlyConfigured" in result.stderr and "PORT" in result.stderr.splitlines()[-1]
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{kind}: not starting:") and variable in result.stderr

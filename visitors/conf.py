@@ -52,6 +52,12 @@ class VisitorSettings:
     HTTP_FAST_PATH: bool = True
     HTTP_MEMO_MS: int = _int(1000, maximum=60_000)
     HTTP_MAX_AGE: int = _int(None, maximum=86_400)  # the sync interval, rounded up to seconds
+    # Live push (the streams process)
+    STREAM_PORT: int = _int(3001, minimum=1, maximum=65535)
+    STREAM_KEEPALIVE_S: int = _int(15, minimum=1, maximum=300)
+    STREAM_MAX_CLIENTS: int = _int(10_000, minimum=1, maximum=1_000_000)
+    STREAM_SEND_TIMEOUT_S: int = _int(10, minimum=1, maximum=300)
+    STREAM_RETRY_MS: int = _int(2000, minimum=100, maximum=600_000)
     # The dashboard page
     DASHBOARD_POLL_MS: int = _int(5000, minimum=250)
 

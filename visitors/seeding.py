@@ -173,13 +173,13 @@ def _split(total: int, weights: list[float], rng: random.Random) -> list[int]:
 
 
 @dataclass(frozen=True)
-class _Population:
+class Population:
     ids: list[str]
     names: list[str]
     institutions: list[str]
 
     @classmethod
-    def build(cls, size: int, rng: random.Random) -> _Population:
+    def build(cls, size: int, rng: random.Random) -> Population:
         codes = [code for code, _, _ in INSTITUTIONS]
         weights = [weight for _, _, weight in INSTITUTIONS]
         full_names = {code: name for code, name, _ in INSTITUTIONS}
@@ -192,7 +192,7 @@ class _Population:
 
 
 def _day_rows(
-    day: date, count: int, population: _Population, rng: random.Random, limit: datetime | None
+    day: date, count: int, population: Population, rng: random.Random, limit: datetime | None
 ) -> list[Row]:
     """``count`` check-ins on ``day`` in time order, none after ``limit``."""
     weights = day_slot_weights(day)
@@ -200,43 +200,54 @@ def _day_rows(
     if limit is not None:
         last_second = limit.hour * 3600 + limit.minute * 60 + limit.second
         weights = [w if slot * 1800 <= last_second else 0.0 for slot, w in enumerate(weights)]
-    start, end = _OPEN_SLOTS[day.weekday()]
     slots = rng.choices(range(48), weights=weights, k=count)
     seconds = sorted(
         slot * 1800 + int(rng.random() * min(1800, last_second + 1 - slot * 1800)) for slot in slots
     )
-    prefix = day.isoformat()
     room_names = [name for name, _ in ROOMS]
     room_weights = [weight for _, weight in ROOMS]
     rooms = rng.choices(room_names, weights=room_weights, k=count)
-    members = len(population.ids)
-    rows: list[Row] = []
-    for second, room in zip(seconds, rooms, strict=True):
-        # Regulars come often: skew the pick towards the start of the pool.
-        member = int(members * rng.random() ** 2)
-        luck = rng.random()
-        if luck < 0.012:  # a guest: no card, no institution
-            member_id = member_name = institution = None
-        else:
-            member_id = population.ids[member]
-            member_name = population.names[member]
-            institution = population.institutions[member] if luck > 0.016 else None
-        if not start * 1800 <= second < end * 1800:
-            room = NIGHT_ROOM
-        elif luck > 0.997:
-            room = None  # the room reader was down
-        hours, rest = divmod(second, 3600)
-        minutes, secs = divmod(rest, 60)
-        rows.append(
-            (
-                member_id,
-                member_name,
-                institution,
-                room,
-                f"{prefix} {hours:02d}:{minutes:02d}:{secs:02d}",
-            )
-        )
-    return rows
+    return [
+        _row(day, second, room, population, rng)
+        for second, room in zip(seconds, rooms, strict=True)
+    ]
+
+
+def _row(
+    day: date, second: int, room: str | None, population: Population, rng: random.Random
+) -> Row:
+    """One check-in at ``second`` of ``day`` in ``room``: a member of ``population`` (or a
+    guest), the 24-hour room outside opening hours, now and then no room at all."""
+    start, end = _OPEN_SLOTS[day.weekday()]
+    # Regulars come often: skew the pick towards the start of the pool.
+    member = int(len(population.ids) * rng.random() ** 2)
+    luck = rng.random()
+    if luck < 0.012:  # a guest: no card, no institution
+        member_id = member_name = institution = None
+    else:
+        member_id = population.ids[member]
+        member_name = population.names[member]
+        institution = population.institutions[member] if luck > 0.016 else None
+    if not start * 1800 <= second < end * 1800:
+        room = NIGHT_ROOM
+    elif luck > 0.997:
+        room = None  # the room reader was down
+    hours, rest = divmod(second, 3600)
+    minutes, secs = divmod(rest, 60)
+    return (
+        member_id,
+        member_name,
+        institution,
+        room,
+        f"{day.isoformat()} {hours:02d}:{minutes:02d}:{secs:02d}",
+    )
+
+
+def checkin(now: datetime, population: Population, rng: random.Random) -> Row:
+    """One realistic check-in at ``now`` (naive, library-local)."""
+    room = rng.choices([name for name, _ in ROOMS], weights=[w for _, w in ROOMS])[0]
+    second = now.hour * 3600 + now.minute * 60 + now.second
+    return _row(now.date(), second, room, population, rng)
 
 
 def generate_rows(
@@ -258,7 +269,7 @@ def generate_rows(
         raise ValueError("rows must be >= 0 and days >= 1")
     now = now.replace(microsecond=0, tzinfo=None)
     rng = random.Random(seed)
-    population = _Population.build(min(max(rows // 40, 200), 200_000), rng)
+    population = Population.build(min(max(rows // 40, 200), 200_000), rng)
     first_day = now.date() - timedelta(days=days - 1)
     all_days = [first_day + timedelta(days=n) for n in range(days)]
     today_elapsed = _elapsed_share(now)

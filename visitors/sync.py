@@ -299,7 +299,7 @@ def stop_on_signals(stop: threading.Event) -> None:
     """SIGTERM / SIGINT: finish the current cycle, release the lock, exit cleanly."""
 
     def handler(signum: int, frame: object) -> None:
-        logger.info("received %s; stopping after this cycle", signal.Signals(signum).name)
+        logger.info("received %s; stopping", signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)

@@ -66,8 +66,12 @@ def chromium() -> Iterator[Browser]:
 
 @pytest.fixture
 def open_page(chromium: Browser, live_server) -> Iterator[OpenPage]:
-    """``open_page(path, viewport=DESKTOP, color_scheme="light", before_load=None)`` on the
-    live server."""
+    """``open_page(path, viewport=DESKTOP, color_scheme="light", before_load=None,
+    streams=None)`` on the live server.
+
+    Without ``streams`` (the URL of a running streams server) the page's live stream answers
+    204, which tells EventSource not to reconnect: the page polls, as when streams are down.
+    """
     contexts = []
     origin = live_server.url
 
@@ -77,6 +81,7 @@ def open_page(chromium: Browser, live_server) -> Iterator[OpenPage]:
         viewport: dict[str, int] = DESKTOP,
         color_scheme: str = "light",
         before_load: Callable[[Page], None] | None = None,
+        streams: str | None = None,
     ) -> OpenedPage:
         context = chromium.new_context(
             viewport=viewport, color_scheme=color_scheme, locale="en-US", timezone_id="UTC"
@@ -85,7 +90,7 @@ def open_page(chromium: Browser, live_server) -> Iterator[OpenPage]:
         log = PageLog()
 
         def local_only(route: Route) -> None:
-            if _same_origin(route.request.url, origin):
+            if any(_same_origin(route.request.url, o) for o in (origin, streams) if o):
                 route.fallback()
             else:
                 log.external_requests.append(route.request.url)
@@ -93,6 +98,8 @@ def open_page(chromium: Browser, live_server) -> Iterator[OpenPage]:
 
         context.route("**/*", local_only)
         page = context.new_page()
+        if streams is None:
+            page.route("**/api/visitors/stream", lambda route: route.fulfill(status=204))
         page.on("console", lambda message: _record_console(message, log))
         page.on("pageerror", lambda error: log.page_errors.append(str(error)))
         if before_load is not None:

@@ -72,3 +72,16 @@ class SummarySerializer(StaleMixin):
     source = serializers.CharField(
         help_text="Per part, e.g. 'today:cache,weekly:cache,monthly:db,yearly:cache'."
     )
+
+
+class TodayStreamInitSerializer(serializers.Serializer):
+    total = serializers.IntegerField(min_value=0, help_text="Check-ins since local midnight.")
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+    at = serializers.DateTimeField(help_text="When this event was sent (ISO 8601, local).")
+
+
+class TodayStreamUpdateSerializer(serializers.Serializer):
+    total = serializers.IntegerField(min_value=0, help_text="Check-ins since local midnight.")
+    generated_at = serializers.DateTimeField(
+        help_text="When the count was read from the database (ISO 8601, local)."
+    )

@@ -1,5 +1,7 @@
+from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from visitors.api.stream_paths import SummaryStreamView, TodayStreamView
 from visitors.api.views import VisitorCountsViewSet
 
 
@@ -14,4 +16,8 @@ class OptionalSlashRouter(SimpleRouter):
 router = OptionalSlashRouter()
 router.register("visitors", VisitorCountsViewSet, basename="visitors")
 
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(r"^visitors/today/stream/?$", TodayStreamView.as_view(), name="visitors-today-stream"),
+    re_path(r"^visitors/stream/?$", SummaryStreamView.as_view(), name="visitors-stream"),
+    *router.urls,
+]

@@ -1,5 +1,7 @@
 /*
- * Library visitors dashboard: polls /api/visitors/summary and draws the numbers.
+ * Library visitors dashboard: draws /api/visitors/summary, pushed by the server over
+ * Server-Sent Events (/api/visitors/stream), or polled with If-None-Match while the stream
+ * is unavailable.
  *
  * Plain JavaScript and hand-drawn SVG: no framework, no build step, no network beyond our
  * own API. Dates in the API are library-calendar strings ("2024-06-03"); they are formatted
@@ -13,10 +15,12 @@
   const config = {
     pollMs: Math.max(250, Number(root.dataset.pollMs) || 5000),
     apiUrl: root.dataset.apiUrl,
+    streamUrl: root.dataset.streamUrl || null,
     healthUrl: root.dataset.healthUrl || null,
     timeZone: root.dataset.timeZone || undefined,
   };
   const HEALTH_EVERY_MS = 30000;
+  const STREAM_RETRY_MS = 15000; // after the stream failed for good, try it again this often
 
   const $ = (id) => document.getElementById(id);
   const els = {
@@ -28,6 +32,7 @@
     statusAge: $("status-age"),
     statusSource: $("status-source"),
     statusHealth: $("status-health"),
+    statusTransport: $("status-transport"),
   };
 
   // --- formatting ---------------------------------------------------------------------
@@ -271,6 +276,7 @@
     failure: null, // why the last poll failed, or null
     failingSince: null,
     health: null, // {status, reasons} from /health, when the service has it
+    transport: "polling", // "live" while the server pushes over the stream, else "polling"
   };
 
   function renderNumbers() {
@@ -333,6 +339,10 @@
       els.statusAge.textContent = seconds < 2 ? `${updated} just now` : `${updated} ${seconds} s ago`;
     }
     els.statusSource.textContent = summary ? describeSource(summary.source) : "";
+    root.dataset.transport = state.transport;
+    els.statusTransport.textContent = state.transport === "live"
+      ? "live: pushed by the server"
+      : `polling every ${config.pollMs / 1000} s`;
     // /health is about the service (loop, cache), not these numbers: shown, not a state.
     const health = state.health;
     els.statusHealth.textContent = health && health.status !== "ok"
@@ -423,7 +433,7 @@
     polling = true;
     try {
       if (document.visibilityState !== "hidden") {
-        await pollSummary();
+        if (state.transport !== "live") await pollSummary();
         if (Date.now() - lastHealthCheck >= HEALTH_EVERY_MS) {
           lastHealthCheck = Date.now();
           await pollHealth();
@@ -434,6 +444,42 @@
       polling = false;
       timer = setTimeout(tick, config.pollMs);
     }
+  }
+
+  // --- the stream -------------------------------------------------------------------------
+  // While the stream is open the server pushes every change and the poll only checks
+  // health; when it fails, polling takes over at once, and the stream is tried again.
+  let stream = null;
+  function openStream() {
+    if (!config.streamUrl || !window.EventSource || stream) return;
+    stream = new EventSource(config.streamUrl);
+    stream.addEventListener("summary", (event) => {
+      let body;
+      try {
+        body = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (!isSummary(body)) return;
+      const changed = JSON.stringify(body) !== JSON.stringify(state.summary);
+      state.transport = "live";
+      state.etag = null;
+      succeed(body, null);
+      if (changed) renderNumbers();
+      renderStatus();
+    });
+    stream.addEventListener("open", () => {
+      state.transport = "live";
+      renderStatus();
+    });
+    stream.addEventListener("error", () => {
+      state.transport = "polling";
+      tick();
+      if (stream && stream.readyState === EventSource.CLOSED) {
+        stream = null; // the browser gave up (not an event stream): try again later
+        setTimeout(openStream, STREAM_RETRY_MS);
+      }
+    });
   }
 
   // --- start ------------------------------------------------------------------------------
@@ -448,6 +494,7 @@
   renderStatus();
   setInterval(renderStatus, 1000);
   timer = setTimeout(tick, state.summary ? config.pollMs : 0);
+  openStream();
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") tick();
   });
@@ -464,5 +511,5 @@
   }).observe(document.querySelector(".grid"));
 
   // Hooks for tests and for people poking at a wall screen from the console.
-  window.libraryDashboard = { state, config, poll: tick };
+  window.libraryDashboard = { state, config, poll: tick, stream: () => stream };
 })();

@@ -1,0 +1,314 @@
+"""Live push with real processes: the streams server, the sync loop, Redis, MariaDB.
+
+Each test starts ``python -m library_dashboard.server streams`` (and the loop, a second
+streams server, an own Redis...) as the Procfile does, and reads the streams as a browser's
+EventSource would (tests/sse_client.py).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connections
+
+from tests.conftest import ALL_DATABASES
+from tests.processes import Server, services_env, start_manage
+from tests.services import OwnRedis, wait_until
+from tests.sse_client import EventStream
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+TODAY_STREAM = "/api/visitors/today/stream"
+SUMMARY_STREAM = "/api/visitors/stream"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(databases=ALL_DATABASES, transaction=True),
+]
+
+
+def insert_today(n: int) -> None:
+    moment = datetime.now(JAKARTA).replace(tzinfo=None) - timedelta(seconds=1)
+    with connections["visitors"].cursor() as cursor:
+        for _ in range(n):
+            cursor.execute(
+                "INSERT INTO visitor_count (member_id, institution, room_code, checkin_date) "
+                "VALUES ('M1', 'F01', 'R1', %s)",
+                [moment],
+            )
+
+
+@pytest.fixture
+def table() -> Iterator[None]:
+    with connections["visitors"].cursor() as cursor:
+        cursor.execute("DELETE FROM visitor_count")
+    insert_today(3)
+    yield
+
+
+def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    return services_env(tmp_path, STREAM_KEEPALIVE_S="1", **overrides)
+
+
+class Loop:
+    """``manage.py runsyncloop`` with a short interval."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.process = start_manage(
+            "runsyncloop", "--interval", "300", "--buffer", "50", env=env, log=log
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(15)
+
+
+@pytest.fixture
+def loop(tmp_path: Path, table: None) -> Iterator[Loop]:
+    running = Loop(_env(tmp_path), tmp_path / "loop.log")
+    yield running
+    running.stop()
+
+
+def open_stream(server: Server, path: str, **headers: str) -> EventStream:
+    return EventStream("127.0.0.1", server.port, path, headers=headers)
+
+
+def test_today_stream_sends_init_then_an_update_after_an_insert(tmp_path, loop):
+    with Server(
+        "streams", env=_env(tmp_path), log=tmp_path / "streams.log", port_from=4100
+    ) as server:
+        wait_until(lambda: _first_event(server, TODAY_STREAM).json()["total"] == 3, "count 3")
+        with open_stream(server, TODAY_STREAM) as stream:
+            assert stream.status == 200
+            headers = {k.lower(): v for k, v in stream.response.getheaders()}
+            assert headers["content-type"] == "text/event-stream"
+            assert headers["cache-control"] == "no-cache, no-transform"
+            assert headers["x-accel-buffering"] == "no"
+            init = stream.next()
+            assert init.name == "init"
+            body = init.json()
+            assert body["total"] == 3 and body["source"] == "cache"
+            assert datetime.fromisoformat(body["at"]).utcoffset() == timedelta(hours=7)
+
+            insert_today(2)
+            started = time.monotonic()
+            update = _next_named(stream, "update", timeout=5)
+            assert update.json()["total"] == 5
+            datetime.fromisoformat(update.json()["generated_at"])
+            assert time.monotonic() - started < 2 * 0.35 + 1.0  # two loop cycles, and slack
+
+
+def _first_event(server: Server, path: str) -> object:
+    with open_stream(server, path) as stream:
+        return stream.next()
+
+
+def _next_named(stream: EventStream, name: str, timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        event = stream.next(max(deadline - time.monotonic(), 0.1))
+        assert event is not None, "the stream ended"
+        if event.name == name:
+            return event
+
+
+def test_summary_stream_sends_the_summary_bytes_with_ids_that_grow(tmp_path, loop):
+    web_env = _env(tmp_path)
+    with (
+        Server("streams", env=web_env, log=tmp_path / "streams.log", port_from=4110) as streams,
+        Server("web", env=web_env, log=tmp_path / "web.log", port_from=4120) as web,
+    ):
+        wait_until(lambda: _first_event(streams, SUMMARY_STREAM).json()["today"] == 3, "today 3")
+        with open_stream(streams, SUMMARY_STREAM) as stream:
+            first = stream.next()
+            assert stream.retry is not None and stream.retry > 0
+            assert first.name == "summary" and first.id is not None
+            import urllib.request
+
+            with urllib.request.urlopen(f"{web.url}/api/visitors/summary") as response:
+                assert first.data.encode() == response.read()  # the exact body of /summary
+
+            insert_today(1)
+            second = _next_named(stream, "summary", timeout=5)
+            assert second.json()["today"] == 4
+            assert int(second.id) > int(first.id)
+
+
+def test_last_event_id_resends_only_what_was_missed(tmp_path, loop):
+    with Server(
+        "streams", env=_env(tmp_path), log=tmp_path / "streams.log", port_from=4130
+    ) as server:
+        wait_until(lambda: _first_event(server, SUMMARY_STREAM).json()["today"] == 3, "today 3")
+        with open_stream(server, SUMMARY_STREAM) as stream:
+            current = stream.next()
+        # Current: nothing but keepalives until something changes.
+        with open_stream(server, SUMMARY_STREAM, **{"Last-Event-ID": current.id}) as stream:
+            deadline = time.monotonic() + 2.5
+            while time.monotonic() < deadline:
+                try:
+                    event = stream.next(timeout=deadline - time.monotonic())
+                except AssertionError:
+                    break
+                assert event is None or event.name != "summary", "a current client got a resend"
+            assert stream.comments, "keepalive comments keep the connection alive"
+        # Missed a change: the current summary at once.
+        insert_today(1)
+        wait_until(lambda: _first_event(server, SUMMARY_STREAM).json()["today"] == 4, "today 4")
+        with open_stream(server, SUMMARY_STREAM, **{"Last-Event-ID": current.id}) as stream:
+            event = stream.next(timeout=2)
+            assert event.name == "summary" and event.json()["today"] == 4
+            assert int(event.id) > int(current.id)
+
+
+def test_clients_on_two_streams_processes_both_get_the_update(tmp_path, loop):
+    env = _env(tmp_path)
+    with (
+        Server("streams", env=env, log=tmp_path / "a.log", port_from=4140) as a,
+        Server("streams", env=env, log=tmp_path / "b.log", port_from=4150) as b,
+    ):
+        for server in (a, b):
+            wait_until(lambda s=server: _first_event(s, TODAY_STREAM).json()["total"] == 3, "3")
+        with open_stream(a, TODAY_STREAM) as on_a, open_stream(b, TODAY_STREAM) as on_b:
+            assert on_a.next().name == on_b.next().name == "init"
+            insert_today(4)
+            assert _next_named(on_a, "update", 5).json()["total"] == 7
+            assert _next_named(on_b, "update", 5).json()["total"] == 7
+
+
+def test_a_redis_restart_under_open_streams_ends_with_the_current_value(tmp_path, table):
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    env = _env(tmp_path, REDIS_URL=redis.url, OUTAGE_RETRY_MS="200")
+    running = Loop(env, tmp_path / "loop.log")
+    try:
+        with Server("streams", env=env, log=tmp_path / "streams.log", port_from=4160) as server:
+            wait_until(lambda: _first_event(server, TODAY_STREAM).json()["total"] == 3, "3")
+            with (
+                open_stream(server, TODAY_STREAM) as stream,
+                open_stream(server, SUMMARY_STREAM) as summary,
+            ):
+                assert stream.next().name == "init" and summary.next().name == "summary"
+                redis.stop()
+                insert_today(2)  # while Redis is away: nobody can announce it
+                time.sleep(1.5)
+                redis.start()  # empty: the loop republishes, the watchers resubscribe
+                assert _next_named(stream, "update", 15).json()["total"] == 5
+                assert _next_named(summary, "summary", 15).json()["today"] == 5
+    finally:
+        running.stop()
+        redis.stop()
+
+
+def test_the_client_limit_and_a_freed_slot(tmp_path, loop):
+    env = _env(tmp_path, STREAM_MAX_CLIENTS="2")
+    with Server("streams", env=env, log=tmp_path / "streams.log", port_from=4170) as server:
+        first, second = open_stream(server, TODAY_STREAM), open_stream(server, TODAY_STREAM)
+        assert first.status == second.status == 200
+        third = open_stream(server, TODAY_STREAM)
+        assert third.status == 503
+        assert int(third.response.getheader("Retry-After")) > 0
+        assert json.loads(third.response.read())["code"] == "too_many_streams"
+        third.close()
+
+        # A client that vanishes (no FIN handshake courtesy: just a reset) frees its slot
+        # within one keepalive (1 s here).
+        linger = struct.pack("ii", 1, 0)
+        first.connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        first.close()
+
+        def a_slot_is_free() -> bool:
+            probe = open_stream(server, TODAY_STREAM)
+            try:
+                return probe.status == 200
+            finally:
+                probe.close()
+
+        wait_until(a_slot_is_free, "a freed slot", timeout=3)
+        second.close()
+
+
+def test_sigterm_ends_every_stream_cleanly_and_at_once(tmp_path, loop):
+    server = Server("streams", env=_env(tmp_path), log=tmp_path / "streams.log", port_from=4180)
+    server.start()
+    streams = [open_stream(server, path) for path in (TODAY_STREAM, SUMMARY_STREAM) * 3]
+    for stream in streams:
+        assert stream.next() is not None
+    started = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - started < 5
+    for stream in streams:
+        while (event := stream.next(timeout=5)) is not None:  # the end, not a broken connection
+            assert event.name in ("update", "summary")
+        stream.close()
+    assert "Traceback" not in (tmp_path / "streams.log").read_text()
+
+
+def test_the_web_process_redirects_a_stream_path_to_the_streams_process(tmp_path, loop):
+    env = _env(tmp_path)
+    with Server("web", env=env, log=tmp_path / "web.log", port_from=4190) as web:
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=5)
+        connection.request("GET", TODAY_STREAM, headers={"Accept": "text/event-stream"})
+        response = connection.getresponse()
+        assert response.status == 307
+        stream_port = env.get("STREAM_PORT", "3001")
+        assert response.getheader("Location") == f"http://127.0.0.1:{stream_port}{TODAY_STREAM}"
+
+
+def test_streams_on_the_embedded_default(tmp_path):
+    env = services_env(tmp_path, STREAM_KEEPALIVE_S="1", HTTP_MEMO_MS="400")
+    for name in ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "REDIS_URL"):
+        env.pop(name)
+    from tests.processes import manage
+
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    assert manage("createcachetable", env=env).returncode == 0
+    assert manage("seed_visitors", "--demo", env=env).returncode == 0
+    running = Loop(env, tmp_path / "loop.log")
+    try:
+        with Server("streams", env=env, log=tmp_path / "streams.log", port_from=4200) as server:
+            wait_until(lambda: _first_event(server, TODAY_STREAM).name == "init", "init")
+            with open_stream(server, TODAY_STREAM) as stream:
+                total = stream.next().json()["total"]
+                result = manage(
+                    "simulate_checkins", "--rate", "6000", "--count", "3", env=env, timeout=60
+                )
+                assert result.returncode == 0, result.stderr
+                assert _next_named(stream, "update", 10).json()["total"] > total
+    finally:
+        running.stop()
+
+
+def test_a_client_that_does_not_read_is_dropped(tmp_path, table):
+    from visitors import publishing
+    from visitors.publishing import CycleFacts
+
+    env = _env(tmp_path, STREAM_SEND_TIMEOUT_S="1", STREAM_MAX_CLIENTS="1")
+    with Server("streams", env=env, log=tmp_path / "streams.log", port_from=4210) as server:
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", server.port))
+        slow.sendall(f"GET {SUMMARY_STREAM} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        # ... and never reads. Every change is a ~1 KB summary event for it.
+        now = datetime.now(JAKARTA)
+        started = time.monotonic()
+        dropped = False
+        count = 0
+        while time.monotonic() - started < 60 and not dropped:
+            count += 1
+            publishing.publish(CycleFacts.of(now=now, closed={}, today_count=count), ttl=60)
+            if count % 200 == 0:
+                probe = open_stream(server, SUMMARY_STREAM)
+                dropped = probe.status == 200  # the one slot is free again
+                probe.close()
+        slow.close()
+        assert dropped, f"the slow client still held its slot after {count} changes"

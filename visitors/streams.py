@@ -1,0 +1,377 @@
+"""Live push: the Server-Sent-Events streams, served by the streams process (ASGI).
+
+- ``GET /api/visitors/today/stream`` (the old service's): ``event: init`` with
+  ``{"total", "source", "at"}``, then ``event: update`` with ``{"total", "generated_at"}``
+  whenever today's count changes.
+- ``GET /api/visitors/stream``: ``event: summary`` with the exact bytes of
+  ``/api/visitors/summary``, at connect and whenever any part of it changes; each carries
+  ``id:`` (the change version, which only grows). A client that reconnects with
+  ``Last-Event-ID`` gets the current summary at once if it missed a change, nothing if it
+  is current. A ``retry:`` hint comes first.
+
+Fan-out: the process holds one change watcher (``visitors.live``: one Redis subscription,
+or polling on the embedded default) and one ``Hub``; every client waits on the hub's one
+wake-up, so a change costs one Redis read per process and one write per client. Every
+``STREAM_KEEPALIVE_S`` the hub wakes everyone for a ``: keepalive`` comment, which is also
+when a vanished client is noticed and its slot freed. A client whose socket does not take
+a write within ``STREAM_SEND_TIMEOUT_S`` is dropped (its memory cannot grow). Beyond
+``STREAM_MAX_CLIENTS`` a new client gets ``503`` with ``Retry-After``. SIGTERM ends every
+stream at once, cleanly, so clients reconnect to another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.http.request import split_domain_port, validate_host
+
+from visitors import serving, sse
+from visitors.clock import local_now
+from visitors.conf import visitor_settings
+from visitors.endpoints import SUMMARY, TODAY
+from visitors.live import LiveResponses, Snapshot
+from visitors.rendered import render
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+TODAY_STREAM = "/api/visitors/today/stream"
+SUMMARY_STREAM = "/api/visitors/stream"
+RETRY_AFTER_FULL_S = 5
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """What the streams show, derived from this process's copy of the published responses."""
+
+    version: int = 0  # the last change notice's version
+    at: str = ""  # when that notice's data was read
+    summary: bytes | None = None  # the /summary body
+    summary_version: int = 0  # the version at which the summary body last changed
+    today: int | None = None  # today's count
+
+    def advance(self, snapshot: Snapshot) -> StreamState:
+        notice = snapshot.notice
+        summary = snapshot.responses.get(SUMMARY.name)
+        today = snapshot.responses.get(TODAY.name)
+        version = notice.version if notice is not None else self.version
+        state = replace(
+            self,
+            version=version,
+            at=notice.at if notice is not None else self.at,
+            today=json.loads(today.body)["total"] if today is not None else self.today,
+        )
+        if summary is not None and summary.body != self.summary:
+            state = replace(state, summary=summary.body, summary_version=version)
+        return state
+
+
+class Hub:
+    """This process's fan-out: the current state, and one wake-up every client waits on."""
+
+    def __init__(self, *, keepalive_s: float, max_clients: int) -> None:
+        self.keepalive_s = keepalive_s
+        self.max_clients = max_clients
+        self.state = StreamState()
+        self.clients = 0
+        self.closing = False
+        self._wakeup = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._ticker = self._loop.create_task(self._keepalive_ticks())
+
+    def take(self, snapshot: Snapshot) -> None:
+        """From the watcher's thread: a new snapshot was read."""
+        self._loop.call_soon_threadsafe(self._advance, snapshot)
+
+    def _advance(self, snapshot: Snapshot) -> None:
+        state = self.state.advance(snapshot)
+        if state != self.state:
+            self.state = state
+            self._wake()
+
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, asyncio.Event()
+        wakeup.set()
+
+    async def _keepalive_ticks(self) -> None:
+        while not self.closing:
+            await asyncio.sleep(self.keepalive_s)
+            self._wake()
+
+    async def wait(self) -> None:
+        """Until the state changes, a keepalive is due, or the hub closes."""
+        await self._wakeup.wait()
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self._ticker.cancel()
+            self._wake()
+
+
+class ClientGone(Exception):
+    """The client went away, or did not take a write in time."""
+
+
+class Client:
+    def __init__(self, send: Send, *, timeout_s: float) -> None:
+        self._send = send
+        self.timeout_s = timeout_s
+
+    async def write(self, data: bytes) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._send({"type": "http.response.body", "body": data, "more_body": True})
+        except Exception as exc:  # timed out, or the connection is closed
+            raise ClientGone(str(exc) or type(exc).__name__) from exc
+
+    async def end(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception:
+            pass
+
+
+# --- the two streams ------------------------------------------------------------------
+def _in_thread(fn: Callable[[], Any]) -> Awaitable[Any]:
+    """Run Django code (the cache, maybe the database) off the event loop, as a request."""
+
+    def request() -> Any:
+        close_old_connections()
+        try:
+            return fn()
+        finally:
+            close_old_connections()
+
+    return asyncio.to_thread(request)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _error_event(exc: Exception) -> bytes:
+    detail = "The visitor database is unreachable and no earlier value is available."
+    logger.warning("stream: no initial value: %s", exc)
+    return sse.event("error", _json({"detail": detail, "code": "database_unavailable"}))
+
+
+async def _today_init(hub: Hub) -> tuple[bytes, int | None]:
+    """The ``init`` event, and the count it shows."""
+    at = local_now().isoformat()
+    total = hub.state.today
+    if total is not None:
+        return sse.event("init", _json({"total": total, "source": "cache", "at": at})), total
+    try:  # a cold cache: counted (or read) in a thread, like a request would
+        body = await _in_thread(lambda: serving.response_body(TODAY))
+    except serving.NoData as exc:
+        return _error_event(exc), None
+    data = {"total": body["total"], "source": body["source"], "at": at}
+    return sse.event("init", _json(data)), body["total"]
+
+
+async def today_stream(client: Client, hub: Hub, last_id: int | None) -> None:
+    init, shown = await _today_init(hub)
+    await client.write(init)
+    while True:
+        await hub.wait()
+        if hub.closing:
+            return
+        state = hub.state
+        if state.today is not None and state.today != shown:
+            shown = state.today
+            data = _json({"total": shown, "generated_at": state.at})
+            await client.write(sse.event("update", data))
+        else:
+            await client.write(sse.KEEPALIVE)
+
+
+async def _summary_now(hub: Hub) -> tuple[bytes, int] | Exception:
+    state = hub.state
+    if state.summary is not None:
+        return state.summary, state.summary_version
+    try:
+        body = await _in_thread(lambda: serving.response_body(SUMMARY))
+    except serving.NoData as exc:
+        return exc
+    return render(body).body, state.version
+
+
+async def summary_stream(client: Client, hub: Hub, last_id: int | None) -> None:
+    await client.write(sse.retry(visitor_settings().STREAM_RETRY_MS))
+    current = await _summary_now(hub)
+    shown: int | None = last_id
+    if isinstance(current, Exception):
+        await client.write(_error_event(current))
+    elif current[1] != last_id or current[1] == 0:
+        body, shown = current
+        await client.write(sse.event("summary", body, id=shown))
+    while True:
+        await hub.wait()
+        if hub.closing:
+            return
+        state = hub.state
+        if state.summary is not None and state.summary_version != shown:
+            shown = state.summary_version
+            await client.write(sse.event("summary", state.summary, id=shown))
+        else:
+            await client.write(sse.KEEPALIVE)
+
+
+STREAMS = {
+    path: stream
+    for base, stream in ((TODAY_STREAM, today_stream), (SUMMARY_STREAM, summary_stream))
+    for path in (base, base + "/")
+}
+
+
+# --- the ASGI application -------------------------------------------------------------
+async def _cancel_on_disconnect(receive: Receive, stream: asyncio.Task[Any] | None) -> None:
+    """The client left (the server reports it on ``receive``): end its stream at once."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    if stream is not None:
+        stream.cancel()
+
+
+async def _json_response(
+    send: Send, status: int, detail: str, code: str, headers: list[tuple[bytes, bytes]] = ()
+) -> None:
+    body = _json({"detail": detail, "code": code})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _host_allowed(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            domain, _ = split_domain_port(value.decode("latin-1"))
+            return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+    return False
+
+
+class StreamsApp:
+    """The streams process: the two streams above, and JSON errors for anything else."""
+
+    def __init__(self) -> None:
+        self.hub: Hub | None = None
+        self.live: LiveResponses | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    # -- start and stop ---------------------------------------------------------------
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def start(self) -> None:
+        conf = visitor_settings()
+        self.hub = Hub(keepalive_s=conf.STREAM_KEEPALIVE_S, max_clients=conf.STREAM_MAX_CLIENTS)
+        self.live = LiveResponses()
+        self.live.add_listener(self.hub.take)
+        self.live.start()
+        self._end_streams_on_signals()
+
+    def stop(self) -> None:
+        if self.hub is not None:
+            self.hub.close()
+        if self.live is not None:
+            self.live.stop()
+
+    def _end_streams_on_signals(self) -> None:
+        """SIGTERM/SIGINT end every stream at once. The server waits for open responses
+        before it shuts down, so the handler is chained in front of the server's own."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(signum)
+
+            def handler(number: int, frame: Any, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self.stop)
+                if callable(previous):
+                    previous(number, frame)
+
+            signal.signal(signum, handler)
+
+    # -- one request ------------------------------------------------------------------
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = STREAMS.get(scope["path"])
+        hub = self.hub
+        if stream is None:
+            return await _json_response(send, 404, "Not found.", "not_found")
+        if scope["method"] != "GET":
+            return await _json_response(
+                send,
+                405,
+                f'Method "{scope["method"]}" not allowed.',
+                "method_not_allowed",
+                [(b"allow", b"GET")],
+            )
+        if not _host_allowed(scope):
+            return await _json_response(send, 400, "Bad request.", "bad_request")
+        if hub is None or hub.closing:
+            return await _json_response(
+                send, 503, "Shutting down; reconnect.", "shutting_down", [(b"retry-after", b"1")]
+            )
+        if hub.clients >= hub.max_clients:
+            return await _json_response(
+                send,
+                503,
+                "Too many open streams on this process; retry shortly.",
+                "too_many_streams",
+                [(b"retry-after", str(RETRY_AFTER_FULL_S).encode())],
+            )
+        hub.clients += 1
+        client = Client(send, timeout_s=visitor_settings().STREAM_SEND_TIMEOUT_S)
+        watcher = asyncio.create_task(_cancel_on_disconnect(receive, asyncio.current_task()))
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [*sse.HEADERS, (b"access-control-allow-origin", b"*")],
+                }
+            )
+            await stream(client, hub, sse.last_event_id(scope["headers"]))
+            await client.end()
+        except ClientGone as exc:
+            logger.debug("stream client gone: %s", exc)
+        except asyncio.CancelledError:
+            if not watcher.done():
+                raise  # cancelled by the server, not by the client leaving
+        finally:
+            watcher.cancel()
+            hub.clients -= 1
