@@ -214,7 +214,7 @@ def test_an_accept_without_json_is_left_to_drf(published):
 
 def test_a_process_serves_its_copy_until_a_change_is_announced(published):
     clock = [100.0]
-    live = LiveResponses(memo_s=1.0, clock=lambda: clock[0])
+    live = LiveResponses(memo_s=1.0, clock=lambda: clock[0], watch=False)
     live.tick()
     assert json.loads(live.lookup(TODAY).body)["total"] == 417
     publishing.publish(
@@ -227,7 +227,7 @@ def test_a_process_serves_its_copy_until_a_change_is_announced(published):
 
 def test_a_copy_the_cache_has_not_confirmed_lately_is_not_served(published):
     clock = [100.0]
-    live = LiveResponses(memo_s=1.0, clock=lambda: clock[0])
+    live = LiveResponses(memo_s=1.0, clock=lambda: clock[0], watch=False)
     live.tick()
     clock[0] += 0.9
     assert live.lookup(TODAY) is not None
@@ -239,7 +239,7 @@ def test_a_copy_the_cache_has_not_confirmed_lately_is_not_served(published):
 
 def test_a_copy_is_not_served_past_its_key_s_expiry(published):
     clock = [100.0]
-    live = LiveResponses(memo_s=600.0, clock=lambda: clock[0])
+    live = LiveResponses(memo_s=600.0, clock=lambda: clock[0], watch=False)
     live.tick()
     clock[0] += 61  # published with ttl=60
     assert live.lookup(TODAY) is None

@@ -92,3 +92,50 @@ def test_ids_past_two_to_the_31st(layer):
         1,
         3_000_000_001,
     )
+
+
+def test_rows_after_returns_the_new_rows_of_the_range_in_id_order(layer):
+    queries, insert = layer
+    first = insert(
+        [datetime(2026, 3, 31, 9, 0, 5)], member_id="A", member_name="Ana", room_code="R1"
+    )
+    insert([datetime(2026, 3, 30, 23, 59, 59)])  # yesterday
+    second = insert(
+        [datetime(2026, 3, 31, 23, 59, 59)], member_id=None, member_name=None, institution=None,
+        room_code=None,
+    )  # fmt: skip
+    rows = queries.rows_after(start=DAY, end=date(2026, 4, 1), after_id=0)
+    assert [row.visitor_id for row in rows] == [first[0], second[0]]
+    assert rows[0].member_id == "A" and rows[0].member_name == "Ana" and rows[0].room_code == "R1"
+    assert rows[0].checkin_date == datetime(2026, 3, 31, 9, 0, 5)
+    assert rows[1].member_id is None and rows[1].institution is None
+    assert queries.rows_after(start=DAY, end=date(2026, 4, 1), after_id=first[0]) == rows[1:]
+
+
+@pytest.mark.parametrize("column", ["institution", "room_code"])
+def test_counts_by_a_column_per_day_with_null_and_empty_as_none(layer, column):
+    queries, insert = layer
+    insert([datetime(2026, 3, 30, 8, 0)] * 2, **{column: "X"})
+    insert([datetime(2026, 3, 31, 8, 0)], **{column: "X"})
+    insert([datetime(2026, 3, 31, 9, 0)], **{column: "Y"})
+    insert([datetime(2026, 3, 31, 10, 0)], **{column: None})
+    insert([datetime(2026, 3, 31, 11, 0)], **{column: ""})
+    insert([datetime(2026, 4, 1, 0, 0)], **{column: "X"})  # outside [start, end)
+    assert queries.counts_by(column=column, start=date(2026, 3, 30), end=date(2026, 4, 1)) == {
+        date(2026, 3, 30): {"X": 2},
+        date(2026, 3, 31): {"X": 1, "Y": 1, None: 2},
+    }
+
+
+def test_hourly_counts_use_the_wall_clock_hour(layer):
+    queries, insert = layer
+    insert(
+        [
+            datetime(2026, 3, 31, 0, 0, 0),
+            datetime(2026, 3, 31, 0, 59, 59),
+            datetime(2026, 3, 31, 13, 30),
+            datetime(2026, 3, 31, 23, 59, 59),
+            datetime(2026, 4, 1, 0, 0),  # outside
+        ]
+    )
+    assert queries.hourly_counts(start=DAY, end=date(2026, 4, 1)) == {DAY: {0: 2, 13: 1, 23: 1}}

@@ -115,7 +115,7 @@ def test_each_cycle_publishes_every_key_with_a_ttl_of_a_few_intervals(insert_vis
     assert django_cache.get(SUMMARY.key)["weekly"][-1] == {"date": "2026-06-01", "total": 42}
     beat = django_cache.get(keys.SYNC_HEARTBEAT)
     assert beat["count"] == 42 and beat["mode"] == "direct" and beat["error"] is None
-    assert set(beat["steps_ms"]) == {"rollup", "count", "publish"}
+    assert set(beat["steps_ms"]) == {"rollup", "count", "rows", "publish"}
 
 
 def test_adaptive_interval_grows_with_slow_cycles_and_comes_back():

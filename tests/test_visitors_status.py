@@ -78,7 +78,7 @@ def test_json_after_a_loop_cycle(insert_visits):
     loop = body["loop"]
     assert loop["fresh"] and loop["count"] == 5 and loop["cycle"] == 1
     assert loop["heartbeat_at"] == NOW.isoformat() and loop["heartbeat_age_s"] == 3.0
-    assert set(loop["steps_ms"]) == {"rollup", "count", "publish"}
+    assert set(loop["steps_ms"]) == {"rollup", "count", "rows", "publish"}
     summary = body["keys"][SUMMARY.key]
     assert summary["present"] and summary["age_from"] == "heartbeat" and summary["age_s"] == 3.0
     assert summary["ttl_s"] > 0

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from visitors import publishing, rollup, serving
+from visitors.breakdowns import BREAKDOWNS
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
 from visitors.endpoints import FALLBACK_TTL, TODAY
@@ -25,6 +26,8 @@ def warm_aggregates(
     days = visitor_settings().VISITOR_ROLLUP_RECHECK_DAYS if recheck_days is None else recheck_days
     queries = get_queries()
     closed, ranges = rollup.update(today=now.date(), recheck_days=days, queries=queries)
+    for breakdown in BREAKDOWNS:
+        breakdown.update(today=now.date(), recheck_days=days, queries=queries)
     count, _ = serving.value(TODAY, serving.RequestFacts(now, queries))
     facts = publishing.CycleFacts.of(now=now, closed=closed, today_count=count)
     publishing.publish(facts, ttl=FALLBACK_TTL)

@@ -16,15 +16,19 @@ and a test.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from rest_framework.serializers import Serializer
 
 from visitors import series
 from visitors.api import serializers
+
+if TYPE_CHECKING:
+    from visitors.breakdowns import Breakdown, Counts
+    from visitors.queries.base import Checkin
 
 Source = Literal["cache", "db"]
 PREFIX = "/api/visitors/"
@@ -54,6 +58,15 @@ class Facts(Protocol):
 
     def count_today(self) -> int:
         """Count today's check-ins afresh (the loop's counter, or one query)."""
+        ...
+
+    @property
+    def today_rows(self) -> Sequence[Checkin]:
+        """Today's rows so far (the loop's, or one query of today's range)."""
+        ...
+
+    def closed_breakdown(self, breakdown: Breakdown) -> Mapping[date, Counts]:
+        """The kept closed days of ``breakdown`` (``visitors.breakdowns``)."""
         ...
 
 

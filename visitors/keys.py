@@ -8,9 +8,19 @@ and an outside writer may ``INCRBY visitors:today:incremental 1``.
 
 from __future__ import annotations
 
+from datetime import date
+
 # Closed-day counts (no expiry) and a stamp that changes whenever they do.
 ROLLUP_DAILY = "visitors:rollup:daily"
 ROLLUP_STAMP = "visitors:rollup:updated"
+
+
+def breakdown(name: str, day: date | None = None) -> str:
+    """A closed day broken down by ``name`` (``visitors.breakdowns``), or, without a day,
+    the range of days held and a stamp of the last write."""
+    return f"visitors:rollup:{name}" + (f":{day.isoformat()}" if day is not None else "")
+
+
 # ``incremental`` mode: the base counted at the last reconcile, and the writers' counter.
 INCREMENTAL_BASE = "visitors:today:base"
 INCREMENTAL = "visitors:today:incremental"

@@ -50,10 +50,12 @@ class LiveResponses:
         *,
         memo_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watch: bool = True,
     ) -> None:
         self.endpoints = endpoints
         self.memo_s = visitor_settings().http_memo_s if memo_s is None else memo_s
         self.clock = clock
+        self.watch = watch  # False: no watcher thread, ``tick()`` is called by the owner
         self.snapshot = Snapshot(None)
         self._expires: dict[str, float] = {}
         self._confirmed_until = 0.0
@@ -66,7 +68,7 @@ class LiveResponses:
         """The published response for ``endpoint`` if it is confirmed, else None."""
         if not self.memo_s:
             return rendered.load(endpoint)
-        if self._watcher is None:
+        if self._watcher is None and self.watch:
             self.start()
         now = self.clock()
         if now > self._confirmed_until or now > self._expires.get(endpoint.name, 0.0):

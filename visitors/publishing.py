@@ -9,13 +9,15 @@ and stream process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from visitors import cache, changes, last_good, rendered
+from visitors.breakdowns import Breakdown, Counts
 from visitors.endpoints import CATALOGUE, Endpoint
+from visitors.queries.base import Checkin
 from visitors.series import ClosedTotals, closed_totals
 from visitors.serving import ttl_until_midnight
 
@@ -27,6 +29,8 @@ class CycleFacts:
     now: datetime
     closed: ClosedTotals
     today_count: int
+    today_rows: Sequence[Checkin] = ()
+    breakdowns: Mapping[str, Mapping[date, Counts]] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -35,11 +39,22 @@ class CycleFacts:
     def count_today(self) -> int:
         return self.today_count
 
+    def closed_breakdown(self, breakdown: Breakdown) -> Mapping[date, Counts]:
+        return self.breakdowns.get(breakdown.name, {})
+
     @classmethod
     def of(
-        cls, *, now: datetime, closed: Mapping[date, int] | ClosedTotals, today_count: int
+        cls,
+        *,
+        now: datetime,
+        closed: Mapping[date, int] | ClosedTotals,
+        today_count: int,
+        today_rows: Sequence[Checkin] = (),
+        breakdowns: Mapping[str, Mapping[date, Counts]] | None = None,
     ) -> CycleFacts:
-        return cls(now, closed_totals(closed, now.date()), today_count)
+        return cls(
+            now, closed_totals(closed, now.date()), today_count, today_rows, breakdowns or {}
+        )
 
 
 def build_all(facts: CycleFacts) -> dict[Endpoint, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
@@ -18,10 +19,12 @@ from typing import Any
 from django.db import DatabaseError
 
 from visitors import cache, last_good, rendered, rollup
+from visitors.breakdowns import Breakdown, Counts
 from visitors.clock import local_now, next_day, seconds_until_midnight
 from visitors.endpoints import TODAY, Endpoint, Source
 from visitors.queries import VisitorQueries, get_queries
-from visitors.queries.guarded import DatabaseUnavailable, GuardedQueries
+from visitors.queries.base import Checkin
+from visitors.queries.guarded import DatabaseUnavailable, guarded
 from visitors.series import ClosedTotals, closed_totals
 
 logger = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class RequestFacts:
     def __init__(self, now: datetime, queries: VisitorQueries) -> None:
         self.now = now
         self.queries = queries
+        self._breakdowns: dict[str, Mapping[date, Counts]] = {}
 
     @property
     def today(self) -> date:
@@ -60,9 +64,20 @@ class RequestFacts:
     def count_today(self) -> int:
         return self.queries.count(start=self.today, end=next_day(self.today))
 
+    @cached_property
+    def today_rows(self) -> list[Checkin]:
+        return self.queries.rows_after(start=self.today, end=next_day(self.today), after_id=0)
+
+    def closed_breakdown(self, breakdown: Breakdown) -> Mapping[date, Counts]:
+        if breakdown.name not in self._breakdowns:
+            self._breakdowns[breakdown.name] = breakdown.closed(
+                today=self.today, queries=self.queries
+            )
+        return self._breakdowns[breakdown.name]
+
 
 def request_facts(now: datetime | None = None) -> RequestFacts:
-    return RequestFacts(now or local_now(), GuardedQueries(get_queries()))
+    return RequestFacts(now or local_now(), guarded(get_queries()))
 
 
 def value(endpoint: Endpoint, facts: RequestFacts) -> tuple[Any, Source | dict[str, Source]]:

@@ -17,18 +17,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connections
 
 from visitors import cache, keys, prometheus, publishing, rollup
+from visitors.breakdowns import BREAKDOWNS, Counts
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
 from visitors.locks import LeaderLock, leader_lock
 from visitors.queries import VisitorQueries, get_queries
 from visitors.series import ClosedTotals, closed_totals
 from visitors.today import TodayCounter, make_counter
+from visitors.today_rows import TodayRows
 
 logger = logging.getLogger("visitors.sync")
 
@@ -108,20 +110,25 @@ def identity() -> str:
 
 
 class Cycle:
-    """One refresh: the rollup if needed, today's count, then every payload."""
+    """One refresh: the closed days if needed, today's count and rows, then every payload."""
 
     def __init__(
         self,
         *,
         counter: TodayCounter,
         queries: VisitorQueries,
+        today_rows: TodayRows | None = None,
         monotonic: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.counter = counter
         self.queries = queries
+        self.today_rows = today_rows or TodayRows(
+            queries, timedelta(milliseconds=visitor_settings().VISITOR_RECONCILE_INTERVAL_MS)
+        )
         self.monotonic = monotonic
         self.closed: ClosedTotals | None = None
-        self._closed_for: tuple[date, str | None] | None = None
+        self.breakdowns: dict[str, dict[date, Counts]] = {}
+        self._closed_for: tuple[date, list[Any]] | None = None
         self.number = 0
 
     def _timed(self, steps: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
@@ -130,18 +137,28 @@ class Cycle:
         steps[name] = (self.monotonic() - start) * 1000
         return result
 
-    def _refresh_closed(self, today: date) -> None:
-        """Reload the rollup on a new day or when another process (the daily job) changed it.
+    @staticmethod
+    def _stamps() -> list[Any]:
+        """The rollup's and every breakdown's stamp, in one round trip.
 
-        Reading the stamp raises while the cache is unreachable: the cycle fails there, before
-        an unreadable rollup could look empty and trigger a five-year refill.
+        Raises while the cache is unreachable: the cycle fails there, before an unreadable
+        rollup could look empty and trigger a five-year refill.
         """
-        current = rollup.stamp()
-        if self._closed_for == (today, current):
+        names = [keys.ROLLUP_STAMP, *(b.coverage_key for b in BREAKDOWNS)]
+        stored = cache.call("get_many", names)
+        return [stored.get(name) for name in names]
+
+    def _refresh_closed(self, today: date) -> None:
+        """Reload the closed days on a new day or when another process (the daily job)
+        changed them: the day just closed costs one grouped query per store."""
+        if self._closed_for == (today, self._stamps()):
             return
         days, _ = rollup.update(today=today, queries=self.queries)
         self.closed = closed_totals(days, today)
-        self._closed_for = (today, rollup.stamp())
+        self.breakdowns = {
+            b.name: b.update(today=today, queries=self.queries)[0] for b in BREAKDOWNS
+        }
+        self._closed_for = (today, self._stamps())
 
     def run(self, *, now: datetime, key_ttl: int) -> CycleReport:
         self.number += 1
@@ -150,8 +167,11 @@ class Cycle:
         today = now.date()
         self._timed(steps, "rollup", lambda: self._refresh_closed(today))
         count = self._timed(steps, "count", lambda: self.counter.refresh(now=now))
+        self._timed(steps, "rows", lambda: self.today_rows.refresh(now=now))
         assert self.closed is not None
-        facts = publishing.CycleFacts(now, self.closed, count)
+        facts = publishing.CycleFacts(
+            now, self.closed, count, self.today_rows.rows, self.breakdowns
+        )
         self._timed(steps, "publish", lambda: publishing.publish(facts, ttl=key_ttl))
         return CycleReport(self.number, count, steps, (self.monotonic() - start) * 1000)
 

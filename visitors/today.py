@@ -43,7 +43,7 @@ class _Reconciled:
     at: datetime
 
 
-class _Reconciling:
+class Reconciling:
     """Shared timing: reconcile on a new local day, or when the last one is too old."""
 
     def __init__(self, queries: VisitorQueries, reconcile_interval: timedelta) -> None:
@@ -63,7 +63,7 @@ class _Reconciling:
         self.last = _Reconciled(now.date(), now.astimezone(UTC))
 
 
-class DeltaCounter(_Reconciling):
+class DeltaCounter(Reconciling):
     def __init__(self, queries: VisitorQueries, reconcile_interval: timedelta) -> None:
         super().__init__(queries, reconcile_interval)
         self.count = 0
@@ -84,7 +84,7 @@ class DeltaCounter(_Reconciling):
         return self.count
 
 
-class IncrementalCounter(_Reconciling):
+class IncrementalCounter(Reconciling):
     """Base from the DB plus the writers' counter.
 
     Reconciling subtracts exactly the increments seen *before* counting (atomic DECRBY), so

@@ -6,8 +6,24 @@ predicates on ``checkin_date`` so MySQL can use its index.
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal, Protocol
+
+# The columns a closed day is broken down by (``counts_by``); NULL and '' count as None.
+GroupColumn = Literal["institution", "room_code"]
+
+
+@dataclass(frozen=True)
+class Checkin:
+    """One row of ``visitor_count``; ``checkin_date`` naive, library-local."""
+
+    visitor_id: int
+    member_id: str | None
+    member_name: str | None
+    institution: str | None
+    room_code: str | None
+    checkin_date: datetime
 
 
 class VisitorQueries(Protocol):
@@ -26,4 +42,21 @@ class VisitorQueries(Protocol):
 
     def daily_counts(self, *, start: date, end: date) -> dict[date, int]:
         """Per-day counts in the range; days with no rows are absent."""
+        ...
+
+    def rows_after(self, *, start: date, end: date, after_id: int) -> list[Checkin]:
+        """The rows in the range with ``visitor_id > after_id``, in id order (today's new
+        rows for the loop; ``after_id=0`` for all of them)."""
+        ...
+
+    def counts_by(
+        self, *, column: GroupColumn, start: date, end: date
+    ) -> dict[date, dict[str | None, int]]:
+        """Per day, the count per value of ``column`` (None for NULL or empty); days with no
+        rows are absent."""
+        ...
+
+    def hourly_counts(self, *, start: date, end: date) -> dict[date, dict[int, int]]:
+        """Per day, the count per local hour 0-23 (wall-clock hours: a DST day has 23 or
+        25 of them, folded into these 24); days and hours with no rows are absent."""
         ...

@@ -8,8 +8,7 @@ not use this guard; it backs off on its own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from django.db import InterfaceError, OperationalError
 
@@ -25,28 +24,29 @@ breaker = Breaker("visitor database")
 
 
 class GuardedQueries:
-    """``VisitorQueries`` that fail fast while ``breaker`` is open."""
+    """``VisitorQueries`` whose every question fails fast while ``breaker`` is open."""
 
     def __init__(self, queries: VisitorQueries) -> None:
         self.queries = queries
         self.using = queries.using
 
-    def _run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        if not breaker.allow():
-            raise DatabaseUnavailable("the visitor database is unreachable (retrying shortly)")
-        try:
-            result = fn(**kwargs)
-        except (OperationalError, InterfaceError) as exc:
-            breaker.record_failure(exc)
-            raise
-        breaker.record_success()
-        return result
+    def __getattr__(self, question: str) -> Callable[..., Any]:
+        ask = getattr(self.queries, question)
 
-    def count(self, *, start: date, end: date) -> int:
-        return self._run(self.queries.count, start=start, end=end)
+        def guarded(**kwargs: Any) -> Any:
+            if not breaker.allow():
+                raise DatabaseUnavailable("the visitor database is unreachable (retrying shortly)")
+            try:
+                result = ask(**kwargs)
+            except (OperationalError, InterfaceError) as exc:
+                breaker.record_failure(exc)
+                raise
+            breaker.record_success()
+            return result
 
-    def count_after_id(self, *, start: date, end: date, after_id: int) -> tuple[int, int]:
-        return self._run(self.queries.count_after_id, start=start, end=end, after_id=after_id)
+        return guarded
 
-    def daily_counts(self, *, start: date, end: date) -> dict[date, int]:
-        return self._run(self.queries.daily_counts, start=start, end=end)
+
+def guarded(queries: VisitorQueries) -> VisitorQueries:
+    """``queries`` behind the request path's breaker."""
+    return cast(VisitorQueries, GuardedQueries(queries))

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date
+from typing import Any
 
 from django.db.models import Count, Max, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models.functions import ExtractHour, TruncDate
+from django.utils import timezone
 
 from visitors.clock import aware_day_start
 from visitors.models import Visitor
 from visitors.prometheus import timed_question
+from visitors.queries.base import Checkin, GroupColumn
 from visitors.routers import VISITORS_DB
+
+
+def _grouped(rows: Any) -> dict[date, dict[Any, int]]:
+    result: dict[date, dict[Any, int]] = defaultdict(dict)
+    for day, value, count in rows:
+        if day is not None:
+            group = result[day]
+            key = None if value in (None, "") else value
+            group[key] = group.get(key, 0) + count
+    return dict(result)
 
 
 class OrmQueries:
@@ -45,3 +59,49 @@ class OrmQueries:
             .annotate(n=Count("visitor_id"))
         )
         return {day: n for day, n in rows if day is not None}
+
+    @timed_question("orm")
+    def rows_after(self, *, start: date, end: date, after_id: int) -> list[Checkin]:
+        rows = (
+            self._range(start, end)
+            .filter(visitor_id__gt=after_id)
+            .order_by("visitor_id")
+            .values_list(
+                "visitor_id", "member_id", "member_name", "institution", "room_code", "checkin_date"
+            )
+        )
+        return [
+            Checkin(
+                vid,
+                member,
+                name,
+                institution,
+                room,
+                timezone.localtime(moment).replace(tzinfo=None),
+            )
+            for vid, member, name, institution, room, moment in rows
+        ]
+
+    @timed_question("orm")
+    def counts_by(
+        self, *, column: GroupColumn, start: date, end: date
+    ) -> dict[date, dict[str | None, int]]:
+        rows = (
+            self._range(start, end)
+            .order_by()
+            .annotate(day=TruncDate("checkin_date"))
+            .values_list("day", column)
+            .annotate(n=Count("visitor_id"))
+        )
+        return _grouped(rows)
+
+    @timed_question("orm")
+    def hourly_counts(self, *, start: date, end: date) -> dict[date, dict[int, int]]:
+        rows = (
+            self._range(start, end)
+            .order_by()
+            .annotate(day=TruncDate("checkin_date"), hour=ExtractHour("checkin_date"))
+            .values_list("day", "hour")
+            .annotate(n=Count("visitor_id"))
+        )
+        return _grouped(rows)

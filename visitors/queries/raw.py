@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections import defaultdict
+from datetime import date, datetime
 from typing import Any
 
 from django.db import connections
@@ -10,11 +11,30 @@ from django.db import connections
 from visitors.clock import day_start
 from visitors.models import Visitor
 from visitors.prometheus import timed_question
+from visitors.queries.base import Checkin, GroupColumn
 from visitors.routers import VISITORS_DB
+
+# The local hour of checkin_date: the one expression the two vendors spell differently.
+_HOUR = {"mysql": "HOUR(checkin_date)", "sqlite": "CAST(strftime('%%H', checkin_date) AS INTEGER)"}
+_COLUMNS: dict[str, str] = {"institution": "institution", "room_code": "room_code"}
 
 
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _grouped(rows: list[tuple[Any, ...]]) -> dict[date, dict[Any, int]]:
+    result: dict[date, dict[Any, int]] = defaultdict(dict)
+    for day, value, count in rows:
+        if day is not None:
+            group = result[_as_date(day)]
+            key = None if value in (None, "") else value
+            group[key] = group.get(key, 0) + int(count)
+    return dict(result)
 
 
 class RawQueries:
@@ -23,6 +43,7 @@ class RawQueries:
         connection = connections[using]
         table = connection.ops.quote_name(Visitor._meta.db_table)
         self._range = f"FROM {table} WHERE checkin_date >= %s AND checkin_date < %s"
+        self._hour = _HOUR[connection.vendor]
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with connections[self.using].cursor() as cursor:
@@ -50,3 +71,38 @@ class RawQueries:
             [day_start(start), day_start(end)],
         )
         return {_as_date(day): int(count) for day, count in rows if day is not None}
+
+    @timed_question("raw")
+    def rows_after(self, *, start: date, end: date, after_id: int) -> list[Checkin]:
+        rows = self._fetch(
+            "SELECT visitor_id, member_id, member_name, institution, room_code, checkin_date "
+            f"{self._range} AND visitor_id > %s ORDER BY visitor_id",
+            [day_start(start), day_start(end), after_id],
+        )
+        return [
+            Checkin(int(vid), member, name, institution, room, _as_datetime(moment))
+            for vid, member, name, institution, room, moment in rows
+        ]
+
+    @timed_question("raw")
+    def counts_by(
+        self, *, column: GroupColumn, start: date, end: date
+    ) -> dict[date, dict[str | None, int]]:
+        name = _COLUMNS[column]
+        return _grouped(
+            self._fetch(
+                f"SELECT DATE(checkin_date), {name}, COUNT(*) {self._range} "
+                f"GROUP BY DATE(checkin_date), {name}",
+                [day_start(start), day_start(end)],
+            )
+        )
+
+    @timed_question("raw")
+    def hourly_counts(self, *, start: date, end: date) -> dict[date, dict[int, int]]:
+        return _grouped(
+            self._fetch(
+                f"SELECT DATE(checkin_date), {self._hour}, COUNT(*) {self._range} "
+                f"GROUP BY DATE(checkin_date), {self._hour}",
+                [day_start(start), day_start(end)],
+            )
+        )

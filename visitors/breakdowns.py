@@ -1,0 +1,177 @@
+"""Closed days broken down by a column (hour, room, institution, ...): counted once, kept.
+
+The same bargain as the daily rollup (``visitors.rollup``): each closed day is counted once,
+with one grouped query per contiguous range of days that are missing; the daily job
+re-counts the last ``VISITOR_ROLLUP_RECHECK_DAYS`` for rows that arrive late; today is
+never stored (it is live, from the loop's rows of today). A ``Breakdown`` says what a day is
+broken down by, which grouped query counts a range, and how far back its payloads look.
+
+Each closed day is one key, ``visitors:rollup:<name>:<YYYY-MM-DD>`` (no expiry): closing a
+day or re-counting one writes one key, and days that fall out of the window are deleted as
+it moves. ``visitors:rollup:<name>`` records the range held and a stamp that changes with
+every write, so the loop reloads only then.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from visitors import cache, keys
+from visitors.queries import VisitorQueries
+from visitors.rollup import missing_ranges
+
+logger = logging.getLogger(__name__)
+
+# A day's counts as stored: JSON object keys are strings, so a value is its string and NULL
+# (or empty) is "". ``value_of`` turns a key back into a value for the payloads.
+Counts = dict[str, int]
+NONE_KEY = ""
+# When the window moves, this many days before its start are deleted (the loop runs daily).
+_FORGET_DAYS = 7
+
+
+def encode(counts: Mapping[Any, int]) -> Counts:
+    return {NONE_KEY if value is None else str(value): n for value, n in counts.items()}
+
+
+def value_of(key: str) -> str | None:
+    return None if key == NONE_KEY else key
+
+
+def _is_counts(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and type(n) is int and n >= 0 for k, n in value.items()
+    )
+
+
+def _is_coverage(value: Any) -> bool:
+    return isinstance(value, dict) and value.keys() == {"from", "to", "stamp"}
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    name: str
+    # The oldest closed day any payload built from it looks at, for a given today.
+    keep_from: Callable[[date], date]
+    # The grouped query: per day in [start, end), the count per value.
+    count: Callable[[VisitorQueries, date, date], Mapping[date, Mapping[Any, int]]]
+
+    @property
+    def coverage_key(self) -> str:
+        return keys.breakdown(self.name)
+
+    def day_key(self, day: date) -> str:
+        return keys.breakdown(self.name, day)
+
+    def wanted_days(self, today: date) -> list[date]:
+        first = self.keep_from(today)
+        return [first + timedelta(days=n) for n in range((today - first).days)]
+
+    def load(self, days: list[date]) -> dict[date, Counts]:
+        """The stored days of ``days`` (absent or damaged ones are left out)."""
+        stored = cache.call("get_many", [self.day_key(day) for day in days])
+        return {
+            day: value
+            for day in days
+            if (value := stored.get(self.day_key(day))) is not None and _is_counts(value)
+        }
+
+    def stamp(self) -> str | None:
+        """Changes with every write; raises ``CacheUnavailable`` when unreadable."""
+        try:
+            value = cache.call("get", self.coverage_key)
+        except cache.CacheCorrupt:
+            return None
+        return value["stamp"] if _is_coverage(value) else None
+
+    def update(
+        self, *, today: date, queries: VisitorQueries, recheck_days: int = 0
+    ) -> tuple[dict[date, Counts], list[tuple[date, date]]]:
+        """Fill the missing closed days (and re-count the last ``recheck_days``), store them;
+        returns every kept day and the ranges that were queried."""
+        wanted = self.wanted_days(today)
+        days = self.load(wanted)
+        recheck_from = today - timedelta(days=recheck_days)
+        ranges = missing_ranges({day for day in days if day < recheck_from}, wanted)
+        written: dict[date, Counts] = {}
+        for start, end in ranges:
+            counts = self.count(queries, start, end)
+            day = start
+            while day < end:
+                written[day] = encode(counts.get(day, {}))
+                day += timedelta(days=1)
+        if written:
+            cache.call("set_many", {self.day_key(d): c for d, c in written.items()}, None)
+            days.update(written)
+            first = wanted[0] if wanted else today
+            gone = [self.day_key(first - timedelta(days=n)) for n in range(1, _FORGET_DAYS + 1)]
+            cache.call("delete_many", gone)
+            logger.info(
+                "breakdown %s: %d closed days kept, queried %s",
+                self.name,
+                len(days),
+                ", ".join(f"{s}..{e - timedelta(days=1)}" for s, e in ranges),
+            )
+        if written or not _is_coverage(cache.read_valid(self.coverage_key, _is_coverage)):
+            coverage = {
+                "from": wanted[0].isoformat() if wanted else today.isoformat(),
+                "to": today.isoformat(),
+                "stamp": uuid.uuid4().hex,
+            }
+            cache.call("set", self.coverage_key, coverage, None)
+        return days, ranges
+
+    def closed(self, *, today: date, queries: VisitorQueries) -> dict[date, Counts]:
+        """Every kept closed day for ``today`` (the request path): a cold store is filled
+        once across processes (single flight)."""
+        wanted = self.wanted_days(today)
+        days = self.load(wanted)
+        if len(days) == len(wanted):
+            return days
+        span = (wanted[0].isoformat() if wanted else today.isoformat(), today.isoformat())
+        cache.get_or_compute(
+            self.coverage_key,
+            lambda: self._filled(today, queries),
+            ttl=None,
+            validate=_is_coverage,
+            fresh=lambda value: (value["from"], value["to"]) == span,
+        )
+        days = self.load(wanted)
+        if len(days) < len(wanted):  # covered, yet some days are gone (evicted): refill them
+            days = self.update(today=today, queries=queries)[0]
+        return days
+
+    def _filled(self, today: date, queries: VisitorQueries) -> dict[str, str]:
+        self.update(today=today, queries=queries)
+        return cache.call("get", self.coverage_key)
+
+
+def _first_of_year(today: date) -> date:
+    return date(today.year, 1, 1)
+
+
+def _first_of_month(today: date) -> date:
+    return today.replace(day=1)
+
+
+def _a_year_and_a_week(today: date) -> date:
+    # The same weekday a year ago is 364 days back; a week more for its hourly comparison.
+    return today - timedelta(days=371)
+
+
+HOURS = Breakdown("hours", _a_year_and_a_week, lambda q, s, e: q.hourly_counts(start=s, end=e))
+ROOMS = Breakdown(
+    "rooms", _first_of_month, lambda q, s, e: q.counts_by(column="room_code", start=s, end=e)
+)
+INSTITUTIONS = Breakdown(
+    "institutions",
+    _first_of_year,
+    lambda q, s, e: q.counts_by(column="institution", start=s, end=e),
+)
+# Every breakdown the loop keeps current and the daily job re-counts.
+BREAKDOWNS: tuple[Breakdown, ...] = (HOURS, ROOMS, INSTITUTIONS)

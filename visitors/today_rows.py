@@ -1,0 +1,48 @@
+"""Today's check-ins row by row, as the sync loop keeps them, for today's breakdowns.
+
+Today's parts of the hourly chart, the rooms and the rankings are computed from these rows.
+Each cycle asks only for rows with a higher id than the last one seen (today's index range:
+a handful of rows); at every reconcile (``VISITOR_RECONCILE_INTERVAL_MS``) and at local
+midnight it reads today's rows again in full, which also drops deleted rows and picks up
+late ones with lower ids. The count itself stays with the configured mode (``today.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from visitors.clock import next_day
+from visitors.queries import VisitorQueries
+from visitors.queries.base import Checkin
+from visitors.today import Reconciling
+
+
+class TodayRows(Reconciling):
+    def __init__(self, queries: VisitorQueries, reconcile_interval: timedelta) -> None:
+        super().__init__(queries, reconcile_interval)
+        self.rows: tuple[Checkin, ...] = ()
+        self.version = 0  # grows whenever ``rows`` changed
+
+    def refresh(self, *, now: datetime) -> bool:
+        """Bring ``rows`` up to date; True when they changed."""
+        today = now.date()
+        if self.reconcile_due(now):
+            rows = tuple(self.queries.rows_after(start=today, end=next_day(today), after_id=0))
+            self.mark_reconciled(now)
+            changed = rows != self.rows
+            self.rows = rows
+        else:
+            last = max((row.visitor_id for row in self.rows), default=0)
+            new = self.queries.rows_after(start=today, end=next_day(today), after_id=last)
+            changed = bool(new)
+            self.rows += tuple(new)
+        if changed:
+            self.version += 1
+        return changed
+
+
+def tally(rows: Iterable[Checkin], key: Callable[[Checkin], object]) -> Counter[object]:
+    """How many of ``rows`` fall under each ``key(row)`` (e.g. the hour, the room)."""
+    return Counter(key(row) for row in rows)
