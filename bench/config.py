@@ -15,6 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BENCH_SECRET = "bench-only-secret-key-not-for-production-0123456789"
+LEGACY_REPOSITORY = "https://github.com/MPSI-1-DSI-UNAND-2025/lib-unand-dashboard-backend.git"
+SECTIONS = ("loop", "daily", "cold", "http", "compare", "profile", "load")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,13 @@ class BenchConfig:
     server_cpu: str = "0"
     client_cpu: str = "1"
     prometheus_dir: str = ""  # a fresh directory per run (set by the runner)
-    sections: tuple[str, ...] = field(default=("loop", "daily", "cold", "http", "load"), repr=False)
+    # The old service (bench.legacy): where its repository is (a URL or a local git
+    # directory), and the Redis database it gets (its keys share names with ours).
+    legacy: bool = True  # build and run the old service (not in a smoke run)
+    legacy_repository: str = LEGACY_REPOSITORY
+    legacy_redis_url: str = "redis://127.0.0.1:6379/9"
+    profile_seconds: int = 10
+    sections: tuple[str, ...] = field(default=SECTIONS, repr=False)
 
     @property
     def report_path(self) -> Path:
@@ -85,6 +93,8 @@ SMOKE = dict(
     smoke=True,
     db_name="library_bench_smoke",
     redis_url="redis://127.0.0.1:6379/7",
+    legacy=False,
+    profile_seconds=2,
     rows=3000,
     days=1826,
     reload=True,
@@ -107,6 +117,9 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--out", type=Path, help="report directory (docs/)")
     parser.add_argument("--db-name", help="MariaDB database the run owns")
     parser.add_argument("--redis-url", help="Redis database the run owns (it is flushed)")
+    parser.add_argument("--port", type=int, help="the servers' port (18731)")
+    parser.add_argument("--wrk-duration", type=int, help="seconds per wrk run (10)")
+    parser.add_argument("--wrk-runs", type=int, help="wrk runs (rounds) per figure (3)")
     parser.add_argument("--rows", type=int, help="rows in visitor_count (10000000)")
     parser.add_argument("--reload", action="store_true", help="truncate and reload the rows")
     parser.add_argument(
@@ -116,7 +129,12 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     )
     parser.add_argument(
         "--only",
-        help="comma-separated sections: loop,daily,cold,http,load (RSS is measured in load)",
+        help=f"comma-separated sections: {','.join(SECTIONS)} (RSS is measured in load)",
+    )
+    parser.add_argument(
+        "--legacy-repo",
+        help="the old service's git repository, a URL or a local directory "
+        f"(default {LEGACY_REPOSITORY})",
     )
     args = parser.parse_args(argv)
     config = BenchConfig(**SMOKE) if args.smoke else BenchConfig()
@@ -135,12 +153,20 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         overrides["db_name"] = args.db_name
     if args.redis_url:
         overrides["redis_url"] = args.redis_url
+    if args.port:
+        overrides["port"] = args.port
+    if args.wrk_duration:
+        overrides["wrk_duration"] = args.wrk_duration
+    if args.wrk_runs:
+        overrides["wrk_runs"] = args.wrk_runs
     if args.rows is not None:
         overrides["rows"] = args.rows
     if args.reload:
         overrides["reload"] = True
     if args.report_only:
         overrides["report_only"] = True
+    if args.legacy_repo:
+        overrides["legacy_repository"] = args.legacy_repo
     if args.only:
         overrides["sections"] = tuple(s.strip() for s in args.only.split(",") if s.strip())
     return replace(config, **overrides)

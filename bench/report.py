@@ -41,6 +41,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 note,
             )
         )
+    rows += compare_targets(results.get("compare"))
     for item in results.get("loop", []):
         if item["layer"] != "raw" or item["mode"] == "incremental":
             continue
@@ -97,6 +98,102 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
         )
     return rows
+
+
+def _compare_index(compare: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(row["contender"], row["case"]): row for row in compare["rows"]}
+
+
+def compare_targets(compare: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    """Issue 13: warm answers at 3x the old service's req/s on one core, p99 < 5 ms, no
+    errors, with and without keep-alive."""
+    if not compare or not compare.get("old_built"):
+        return []
+    rows = []
+    index = _compare_index(compare)
+    for (contender, case), new in index.items():
+        if contender != "new, 1 core":
+            continue
+        old = index.get(("old, 1 core", case))
+        if old is None:
+            continue
+        ratio = new["rps"] / old["rps"] if old["rps"] else float("inf")
+        ok = ratio >= 3 and new["p99_ms"] < 5 and new["errors"] == 0
+        rows.append(
+            (
+                f"warm `{case}`, 1 core, 32 conn.: >= 3x the old service, p99 < 5 ms, 0 errors",
+                f"{ratio:.1f}x ({_fmt(new['rps'], 0)} vs {_fmt(old['rps'], 0)} req/s), "
+                f"p99 {_fmt(new['p99_ms'], 2)} ms, {new['errors']} errors",
+                _check(ok),
+                "",
+            )
+        )
+    return rows
+
+
+def compare_section(compare: dict[str, Any], config: BenchConfig) -> list[str]:
+    out = ["## This service against the old one, side by side (same run)\n"]
+    add = out.append
+    if not compare.get("old_built"):
+        add(f"The old service was not run: {compare.get('old_reason')}.\n")
+    else:
+        add(
+            f"The old Fastify service built from its public repository at "
+            f"`{compare['old_commit'][:7]}` (`npm ci`, its README's `node dist/index.js`, bound "
+            f"to loopback by a preload; its own Redis database), against this service as the "
+            f"README runs it (`{compare['new_command']}`) and a bare WSGI app returning fixed "
+            f"bytes on the same server options (the ceiling). Rounds alternate old, new, "
+            f"ceiling; each contender alone on core {config.server_cpu}, wrk on core "
+            f"{config.client_cpu} ({config.connections} connections, {config.wrk_duration} s "
+            f"per run); the 2-core rows give the server both cores and leave wrk unpinned. "
+            f"Figures are medians of {config.wrk_runs} rounds; `rounds` lists each round's "
+            f"req/s.\n"
+        )
+    add("| contender | request | req/s | p50 ms | p99 ms | errors | rounds (req/s) | new/old |")
+    add("|---|---|---|---|---|---|---|---|")
+    index = _compare_index(compare)
+    for row in compare["rows"]:
+        cores = row["contender"].split(", ", 1)[1]
+        old = index.get((f"old, {cores}", row["case"]))
+        ratio = (
+            f"{row['rps'] / old['rps']:.1f}x"
+            if old and row["contender"].startswith("new") and old["rps"]
+            else ""
+        )
+        add(
+            f"| {row['contender']} | `{row['case']}` | {_fmt(row['rps'], 0)} | "
+            f"{_fmt(row['p50_ms'], 2)} | {_fmt(row['p99_ms'], 2)} | {row['errors']} | "
+            f"{', '.join(f'{n:,}' for n in row['rounds'])} | {ratio} |"
+        )
+    add("")
+    ceiling = index.get(("ceiling, 1 core", "/ keep-alive"))
+    new = index.get(("new, 1 core", "/api/visitors/summary keep-alive"))
+    if ceiling and new:
+        add(
+            f"Against the ceiling: warm `/summary` with keep-alive reaches "
+            f"{new['rps'] / ceiling['rps']:.0%} of what the same server does returning fixed "
+            f"bytes with no application at all.\n"
+        )
+    return out
+
+
+def profile_section(profile: dict[str, Any]) -> list[str]:
+    out = ["## Where the time goes (py-spy, warm `/summary`, 1 worker)\n"]
+    if "skipped" in profile:
+        return [*out, f"Not measured: {profile['skipped']}.\n"]
+    out.append(
+        f"`{profile['command']}`: {profile['samples']:,} samples of the thread holding the "
+        f"GIL, which it held {profile.get('gil_share', '?')}% of the wall time (the rest: "
+        "granian's Rust side, the kernel, waiting). Share of those samples by the innermost "
+        "layer on the stack. The server's processes used "
+        f"{profile.get('cpu_us_per_request', '?')} µs of CPU per request "
+        f"({_fmt(profile.get('rps') or 0, 0)} req/s during the profile, py-spy included).\n"
+    )
+    out += ["| layer | % of samples |", "|---|---|"]
+    out += [f"| {layer} | {share} |" for layer, share in profile["layers"].items()]
+    out += ["", "Frames most often on top of the stack:\n", "| frame | % |", "|---|---|"]
+    out += [f"| `{frame}` | {share} |" for frame, share in profile["top"]]
+    return [*out, ""]
 
 
 def markdown(results: dict[str, Any], config: BenchConfig) -> str:
@@ -233,6 +330,11 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
                 f"{_fmt(r['loadavg_1m'], 1) if 'loadavg_1m' in r else '-'} | `{r['command']}` |"
             )
         add("")
+
+    if "compare" in results:
+        out += compare_section(results["compare"], config)
+    if "profile" in results:
+        out += profile_section(results["profile"])
 
     if "load" in results:
         r = results["load"]

@@ -45,7 +45,7 @@ def run(config: BenchConfig) -> Path:
 def _run(config: BenchConfig) -> Path:
     dataset.create_database(config)
     setup_django(config)
-    from bench import engine, http, machine
+    from bench import compare, engine, http, machine, profile
 
     results: dict[str, Any] = {
         "started": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -71,6 +71,8 @@ def _run(config: BenchConfig) -> Path:
         "daily": lambda: engine.daily_job(config),
         "cold": lambda: engine.cold_start(config),
         "http": lambda: http.warm_http(config),
+        "compare": lambda: compare.side_by_side(config),
+        "profile": lambda: profile.profile(config),
         "load": lambda: http.pollers(config),
     }
     for name, measure in sections.items():

@@ -57,7 +57,7 @@ def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
@@ -77,6 +77,12 @@ def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
     assert all(item["rps"] > 0 and item["errors"] == 0 for item in results["http"])
     assert all(level["errors"] == 0 for level in results["load"]["levels"])
     assert results["load"]["memory"]["web_worker_rss_mib"] > 10
+    # The side-by-side section runs without the old service in a smoke run, and says so.
+    assert "## This service against the old one" in report and "not built in a smoke" in report
+    compared = {row["contender"] for row in results["compare"]["rows"]}
+    assert compared == {"new, 1 core", "ceiling, 1 core"}
+    assert all(row["rps"] > 0 and row["errors"] == 0 for row in results["compare"]["rows"])
+    assert "## Where the time goes" in report
 
     docs_after = {p: p.stat().st_mtime for p in DOCS.glob("*")} if DOCS.exists() else {}
     assert docs_after == docs_before, "the smoke run must not touch docs/"
