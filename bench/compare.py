@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 
 from bench import legacy
 from bench.config import ROOT, BenchConfig
-from bench.http import _pin, load, manage, warm_cache
+from bench.http import _pin, load, manage, stop, warm_cache
 from bench.stats import median
 
 ALL_PATHS = {
@@ -84,15 +83,6 @@ def _port_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @contextlib.contextmanager
 def running(
     contender: Contender, config: BenchConfig, old: legacy.Legacy | None
@@ -133,7 +123,7 @@ def running(
         yield processes
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop(process)
 
 
 def cases(config: BenchConfig, contender: Contender) -> list[Case]:

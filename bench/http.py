@@ -67,6 +67,16 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"server at {url} did not answer within {timeout:.0f}s")
 
 
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def server(spec: ServerSpec, config: BenchConfig) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, **config.environment(), **spec.environment(config.port)}
@@ -75,12 +85,7 @@ def server(spec: ServerSpec, config: BenchConfig) -> Iterator[subprocess.Popen[b
         _wait_ready(f"http://127.0.0.1:{config.port}{PATHS['today']}")
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def manage(*args: str, cpus: str | None = None) -> list[str]:
@@ -302,12 +307,7 @@ def sync_loop(config: BenchConfig) -> Iterator[subprocess.Popen[bytes]]:
         time.sleep(2.0)
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _window(config: BenchConfig) -> tuple[float, int, int]:

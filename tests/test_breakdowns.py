@@ -1,13 +1,12 @@
 """visitors/breakdowns.py: closed days broken down by hour, room, institution; counted once."""
 
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 import pytest
 from django.core.cache import cache as django_cache
-from django.db import connections
 
 from tests.conftest import ALL_DATABASES
+from tests.statements import visitor_queries
 from visitors import breakdowns
 from visitors.breakdowns import HOURS, INSTITUTIONS, ROOMS
 from visitors.queries import get_queries
@@ -15,19 +14,6 @@ from visitors.queries import get_queries
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
 TODAY = date(2026, 3, 10)
-
-
-@contextmanager
-def visitor_queries(alias: str = "visitors"):
-    seen: list[tuple[str, tuple]] = []
-
-    def record(execute, sql, params, many, context):
-        if "visitor_count" in sql:
-            seen.append((sql, tuple(params or ())))
-        return execute(sql, params, many, context)
-
-    with connections[alias].execute_wrapper(record):
-        yield seen
 
 
 def test_an_empty_store_is_filled_in_one_grouped_query_per_breakdown(insert_visits):

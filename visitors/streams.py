@@ -182,20 +182,29 @@ async def _today_init(hub: Hub) -> tuple[bytes, int | None]:
     return sse.event("init", _json(data)), body["total"]
 
 
-async def today_stream(client: Client, hub: Hub, last_id: int | None) -> None:
-    init, shown = await _today_init(hub)
-    await client.write(init)
+async def _follow(
+    client: Client, hub: Hub, next_event: Callable[[StreamState], bytes | None]
+) -> None:
+    """At each wake-up, the event ``next_event`` makes of the new state, or a keepalive."""
     while True:
         await hub.wait()
         if hub.closing:
             return
-        state = hub.state
-        if state.today is not None and state.today != shown:
-            shown = state.today
-            data = _json({"total": shown, "generated_at": state.at})
-            await client.write(sse.event("update", data))
-        else:
-            await client.write(sse.KEEPALIVE)
+        await client.write(next_event(hub.state) or sse.KEEPALIVE)
+
+
+async def today_stream(client: Client, hub: Hub, last_id: int | None) -> None:
+    init, shown = await _today_init(hub)
+    await client.write(init)
+
+    def update(state: StreamState) -> bytes | None:
+        nonlocal shown
+        if state.today is None or state.today == shown:
+            return None
+        shown = state.today
+        return sse.event("update", _json({"total": shown, "generated_at": state.at}))
+
+    await _follow(client, hub, update)
 
 
 async def _summary_now(hub: Hub) -> tuple[bytes, int] | Exception:
@@ -218,16 +227,15 @@ async def summary_stream(client: Client, hub: Hub, last_id: int | None) -> None:
     elif current[1] != last_id or current[1] == 0:
         body, shown = current
         await client.write(sse.event("summary", body, id=shown))
-    while True:
-        await hub.wait()
-        if hub.closing:
-            return
-        state = hub.state
-        if state.summary is not None and state.summary_version != shown:
-            shown = state.summary_version
-            await client.write(sse.event("summary", state.summary, id=shown))
-        else:
-            await client.write(sse.KEEPALIVE)
+
+    def changed(state: StreamState) -> bytes | None:
+        nonlocal shown
+        if state.summary is None or state.summary_version == shown:
+            return None
+        shown = state.summary_version
+        return sse.event("summary", state.summary, id=shown)
+
+    await _follow(client, hub, changed)
 
 
 STREAMS = {
