@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BENCH_SECRET = "bench-only-secret-key-not-for-production-0123456789"
 LEGACY_REPOSITORY = "https://github.com/MPSI-1-DSI-UNAND-2025/lib-unand-dashboard-backend.git"
-SECTIONS = ("loop", "daily", "cold", "http", "compare", "profile", "load")
+SECTIONS = ("loop", "daily", "cold", "http", "compare", "profile", "load", "soak")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,11 @@ class BenchConfig:
     legacy_repository: str = LEGACY_REPOSITORY
     legacy_redis_url: str = "redis://127.0.0.1:6379/9"
     profile_seconds: int = 10
+    soak_seconds: int = 600
+    soak_rows: int = 100_000
+    soak_insert_rate: float = 2.0  # check-ins per second
+    soak_pollers: int = 8
+    soak_streams: int = 100
     sections: tuple[str, ...] = field(default=SECTIONS, repr=False)
 
     @property
@@ -95,6 +100,7 @@ SMOKE = dict(
     redis_url="redis://127.0.0.1:6379/7",
     legacy=False,
     profile_seconds=2,
+    sections=tuple(s for s in SECTIONS if s != "soak"),  # minutes long: run it on its own
     rows=3000,
     days=1826,
     reload=True,
@@ -119,6 +125,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--redis-url", help="Redis database the run owns (it is flushed)")
     parser.add_argument("--port", type=int, help="the servers' port (18731)")
     parser.add_argument("--wrk-duration", type=int, help="seconds per wrk run (10)")
+    parser.add_argument("--soak-seconds", type=int, help="length of the soak section (600)")
     parser.add_argument("--wrk-runs", type=int, help="wrk runs (rounds) per figure (3)")
     parser.add_argument("--rows", type=int, help="rows in visitor_count (10000000)")
     parser.add_argument("--reload", action="store_true", help="truncate and reload the rows")
@@ -157,6 +164,8 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         overrides["port"] = args.port
     if args.wrk_duration:
         overrides["wrk_duration"] = args.wrk_duration
+    if args.soak_seconds:
+        overrides["soak_seconds"] = args.soak_seconds
     if args.wrk_runs:
         overrides["wrk_runs"] = args.wrk_runs
     if args.rows is not None:

@@ -45,7 +45,7 @@ def run(config: BenchConfig) -> Path:
 def _run(config: BenchConfig) -> Path:
     dataset.create_database(config)
     setup_django(config)
-    from bench import compare, engine, http, machine, profile
+    from bench import compare, engine, http, machine, profile, soak
 
     results: dict[str, Any] = {
         "started": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -74,6 +74,7 @@ def _run(config: BenchConfig) -> Path:
         "compare": lambda: compare.side_by_side(config),
         "profile": lambda: profile.profile(config),
         "load": lambda: http.pollers(config),
+        "soak": lambda: soak.soak(config),
     }
     for name, measure in sections.items():
         if name in config.sections:

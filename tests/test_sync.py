@@ -139,19 +139,20 @@ def test_adaptive_loop_spaces_slow_cycles_further(insert_visits):
 @pytest.mark.django_db(databases=ALL_DATABASES)
 def test_failing_cycles_back_off_and_never_kill_the_loop(insert_visits, caplog):
     boom = RuntimeError("MySQL server has gone away")
-    loop, counter, clock = make_loop([boom, boom, boom, 0.01, 0.01])
+    loop, counter, clock = make_loop([boom, boom, boom, 0.01, 0.01], retry_cap=3.0)
     loop.run()
     assert len(counter.spans) == 2  # it recovered
-    assert clock.waits[:3] == [1.0, 2.0, 4.0]  # exponential backoff
+    assert clock.waits[:3] == [1.0, 2.0, 3.0]  # doubling, capped at OUTAGE_RETRY_MS
     assert "cycle failed (3 in a row)" in caplog.text
     assert loop.failures == 0
     assert django_cache.get(keys.SYNC_HEARTBEAT)["error"] is None
 
 
-def test_backoff_is_capped():
-    config = loop_config(interval=5.0, buffer=0.5)
-    assert backoff_delay(1, config) == 5.0
-    assert backoff_delay(20, config) == 60.0
+def test_backoff_is_capped_so_an_ended_outage_is_noticed_within_seconds():
+    fast = loop_config(interval=1.0, buffer=0.5, retry_cap=2.0)
+    assert [backoff_delay(n, fast) for n in (1, 2, 3, 20)] == [1.0, 2.0, 2.0, 2.0]
+    slow = loop_config(interval=5.0, buffer=0.5, retry_cap=2.0)
+    assert backoff_delay(20, slow) == 5.0  # never faster than the interval
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)

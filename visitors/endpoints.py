@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 Source = Literal["cache", "db"]
 PREFIX = "/api/visitors/"
 # How long a value computed by a request (cold cache, stopped loop) is kept; never past
-# local midnight (``visitors.serving``).
-FALLBACK_TTL = 60
+# local midnight (``visitors.serving``). Every payload holds today's count: kept longer, an
+# answer would lag the table more with the loop stopped than with it running.
+FALLBACK_TTL = 5
 
 
 class Facts(Protocol):
@@ -203,7 +204,6 @@ SUMMARY = composite(
     tuple(endpoint for endpoint in _SINGLE if endpoint.in_summary),
     title="Today, weekly, monthly and yearly in one response",
     serializer=serializers.SummarySerializer,
-    fallback_ttl=15,
 )
 
 # Every served payload, in the order the API documents them.

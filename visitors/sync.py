@@ -35,7 +35,6 @@ from visitors.today_rows import TodayRows
 logger = logging.getLogger("visitors.sync")
 
 ADAPTIVE_FACTOR = 10  # adaptive mode: a cycle may take at most ~1/10 of the interval
-MAX_BACKOFF = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,10 @@ class LoopConfig:
     adaptive: bool
     max_interval: float
     lock_ttl: float
+    # After a failed cycle the loop retries at most this far apart (or its interval, if
+    # longer): one failing connection attempt every few seconds costs nothing, and an outage
+    # that ends is over for the dashboards within this time, not after a long backoff.
+    retry_cap: float = 2.0
 
     @classmethod
     def from_settings(
@@ -60,6 +63,7 @@ class LoopConfig:
             adaptive=conf.VISITOR_SYNC_ADAPTIVE,
             max_interval=max(conf.VISITOR_SYNC_MAX_INTERVAL_MS / 1000, (interval_ms or 0) / 1000),
             lock_ttl=conf.VISITOR_SYNC_LOCK_TTL_MS / 1000,
+            retry_cap=conf.outage_retry_s,
         )
 
     def key_ttl(self, interval: float) -> int:
@@ -80,8 +84,9 @@ def adapted_interval(config: LoopConfig, duration: float) -> float:
 
 
 def backoff_delay(failures: int, config: LoopConfig) -> float:
+    """Doubling from the interval, capped at ``retry_cap`` (``OUTAGE_RETRY_MS``)."""
     exponent = min(max(failures - 1, 0), 16)
-    return min(config.interval * 2**exponent, max(MAX_BACKOFF, config.interval))
+    return min(config.interval * 2**exponent, max(config.retry_cap, config.interval))
 
 
 @dataclass
