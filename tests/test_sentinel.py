@@ -129,6 +129,8 @@ def test_the_service_follows_a_sentinel_failover(tmp_path, group):
         loop.terminate()
         loop.wait(15)
 
+    sources = sorted({body["source"] for _, _, body in poller.answers})
+    print(f"{len(poller.answers)} polled answers, sources {sources}")
     assert not poller.failures, poller.failures[:5]
     assert len(poller.answers) > 50
     for path, status, body in poller.answers:
