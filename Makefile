@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 # (crontab add/show/remove), Chromium and its driver (browser tests), MariaDB and Redis,
 # and wrk (the benchmark smoke test; it falls back to a Python client without it).
 RUN_APT := libmariadb-dev pkg-config
-TEST_APT := $(RUN_APT) cron chromium chromium-driver mariadb-server redis-server wrk
+TEST_APT := $(RUN_APT) cron chromium chromium-driver mariadb-server redis-server redis-sentinel wrk
 
 .PHONY: install install-dev run migrate demo-data superuser test lint format bench clean
 

@@ -79,6 +79,20 @@ class Env:
             return default
         return [item.strip() for item in value.split(",") if item.strip()]
 
+    def host_ports(self, name: str) -> list[tuple[str, int]]:
+        """``host:port,host:port`` (IPv6 as ``[::1]:26379``); empty = none."""
+        addresses = []
+        for item in self.list(name, []):
+            match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^:\[\]\s]+):(\d+)", item)
+            port = int(match.group(2) or match.group(4)) if match else 0
+            if not match or not 1 <= port <= 65535:
+                raise ImproperlyConfigured(
+                    f"{name}={self.str(name)!r}: {item!r} is not host:port; use e.g. "
+                    "10.0.0.7:26379,10.0.0.8:26379 (IPv6 as [::1]:26379)."
+                )
+            addresses.append((match.group(1) or match.group(3), port))
+        return addresses
+
     def time_zone(self, name: str, default: str) -> str:
         value = self.str(name, default)
         try:

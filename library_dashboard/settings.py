@@ -158,17 +158,47 @@ REDIS_URL = env.redis_url("REDIS_URL")
 # A dead Redis must not hang requests: short socket timeouts, and after a failure the web
 # process skips Redis (and MySQL) for OUTAGE_RETRY_MS before trying it again.
 REDIS_TIMEOUT_MS = env.int("REDIS_TIMEOUT_MS", 500, minimum=50, maximum=10_000)
-if REDIS_URL:
+# Or Redis Sentinel: the current master of REDIS_SENTINEL_MASTER, asked of these sentinels
+# (redis-py's Sentinel through django-redis's factory). Every Redis user in the service (the
+# cache, the leader lock, the counters, the pre-rendered bytes, the change notices and the
+# streams' subscription) gets its connections from this one cache, so all follow a failover.
+REDIS_SENTINELS = env.host_ports("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER")
+if REDIS_SENTINELS and REDIS_URL:
+    raise ImproperlyConfigured("Set REDIS_URL or REDIS_SENTINELS, not both.")
+if REDIS_SENTINELS and not re.fullmatch(r"[A-Za-z0-9._-]+", REDIS_SENTINEL_MASTER):
+    raise ImproperlyConfigured(
+        f"REDIS_SENTINEL_MASTER={REDIS_SENTINEL_MASTER!r}: with REDIS_SENTINELS, name the "
+        "master as the sentinels know it (`sentinel monitor <name> ...`; letters, digits, .-_)."
+    )
+_redis_options = {
+    "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+    "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_MS / 1000,
+    "SOCKET_TIMEOUT": REDIS_TIMEOUT_MS / 1000,
+    # Redis's own password (AUTH), kept out of the URL; a password in REDIS_URL also works.
+    "PASSWORD": env.str("REDIS_PASSWORD") or None,
+}
+if REDIS_SENTINELS:
+    _redis_options.update(
+        {
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "SENTINELS": REDIS_SENTINELS,
+            "SENTINEL_KWARGS": {
+                "socket_connect_timeout": REDIS_TIMEOUT_MS / 1000,
+                "socket_timeout": REDIS_TIMEOUT_MS / 1000,
+                "password": env.str("REDIS_SENTINEL_PASSWORD") or None,
+            },
+        }
+    )
+if REDIS_URL or REDIS_SENTINELS:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            # With Sentinel the host is the master's name; reads go to the master too (a
+            # replica may lag, and the lock and the counters need the master anyway).
+            "LOCATION": REDIS_URL or f"redis://{REDIS_SENTINEL_MASTER}/0",
             "KEY_FUNCTION": "visitors.cache.verbatim_key",
-            "OPTIONS": {
-                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_MS / 1000,
-                "SOCKET_TIMEOUT": REDIS_TIMEOUT_MS / 1000,
-            },
+            "OPTIONS": _redis_options,
         }
     }
 else:

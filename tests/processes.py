@@ -17,7 +17,18 @@ from django.db import connections
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET_KEY = "test-only-secret-key-not-for-production-0123456789"
-_PROJECT_PREFIXES = ("DB_", "REDIS", "DJANGO", "TODAY", "USE_", "VISITOR", "SECURE_", "API_")
+_PROJECT_PREFIXES = (
+    "DB_",
+    "REDIS",
+    "DJANGO",
+    "TODAY",
+    "USE_",
+    "VISITOR",
+    "SECURE_",
+    "API_",
+    "HEALTH_",
+    "METRICS_",
+)
 _PROJECT_NAMES = ("SECRET_KEY", "DEBUG")
 
 

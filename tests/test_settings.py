@@ -101,6 +101,10 @@ def test_embedded_default_starts_with_no_services_configured(tmp_path):
         ("USE_ORM", "perhaps"),
         ("HTTP_MEMO_MS", "61000"),
         ("OUTAGE_RETRY_MS", "soon"),
+        ("REDIS_SENTINELS", "10.0.0.7"),
+        ("REDIS_SENTINELS", "10.0.0.7:26379,10.0.0.8:port"),
+        ("HEALTH_DETAIL_ALLOWED", "intranet"),
+        ("METRICS_TOKEN", "short"),
     ],
 )
 def test_invalid_values_stop_start_up_naming_the_variable(tmp_path, variable, value):
@@ -108,6 +112,38 @@ def test_invalid_values_stop_start_up_naming_the_variable(tmp_path, variable, va
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert variable in result.stderr.splitlines()[-1]
+
+
+def test_sentinels_are_host_ports_with_ipv6_in_brackets():
+    env = Env({"S": "10.0.0.7:26379, sentinel-b:26380,[::1]:26381"})
+    assert env.host_ports("S") == [("10.0.0.7", 26379), ("sentinel-b", 26380), ("::1", 26381)]
+    assert Env({}).host_ports("S") == []
+    with pytest.raises(ImproperlyConfigured, match="S="):
+        Env({"S": "10.0.0.7:0"}).host_ports("S")
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"REDIS_SENTINELS": "127.0.0.1:26379"}, "REDIS_SENTINEL_MASTER=''"),
+        (
+            {"REDIS_SENTINELS": "127.0.0.1:26379", "REDIS_SENTINEL_MASTER": "a b"},
+            "REDIS_SENTINEL_MASTER='a b'",
+        ),
+        (
+            {
+                "REDIS_SENTINELS": "127.0.0.1:26379",
+                "REDIS_SENTINEL_MASTER": "dashboard",
+                "REDIS_URL": "redis://127.0.0.1:6379/0",
+            },
+            "REDIS_URL or REDIS_SENTINELS, not both",
+        ),
+    ],
+)
+def test_sentinel_settings_that_cannot_work_stop_start_up(tmp_path, variables, message):
+    result = _check(tmp_path, DEBUG="true", **variables)
+    assert result.returncode != 0
+    assert message in result.stderr.splitlines()[-1]
 
 
 def test_without_debug_a_secret_key_is_required(tmp_path):

@@ -111,6 +111,8 @@ class Watcher(threading.Thread):
     def _tick(self, woken: bool) -> None:
         try:
             self.on_tick(woken)
+        except cache.CacheUnavailable as exc:  # an outage (or a failover), already logged
+            logger.debug("change watcher: tick skipped: %s", exc)
         except Exception:  # a watcher never dies: the next tick tries again
             logger.exception("change watcher: tick failed")
 

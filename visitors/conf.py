@@ -11,6 +11,7 @@ Tests change one with ``settings.VISITORS = dataclasses.replace(settings.VISITOR
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 if TYPE_CHECKING:
     from library_dashboard.env import Env
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 TodayCountMode = Literal["direct", "incremental", "delta"]
 TODAY_COUNT_MODES: tuple[TodayCountMode, ...] = ("direct", "incremental", "delta")
 
@@ -31,6 +33,32 @@ def _int(default: int | None, *, minimum: int = 0, maximum: int | None = None) -
 
 def _choice(default: str, choices: tuple[str, ...]) -> Any:
     return field(default=default, metadata={"choices": choices})
+
+
+def _networks(*default: str) -> Any:
+    """Comma-separated IP addresses or CIDR networks; ``none`` = no address."""
+    networks = tuple(ipaddress.ip_network(item) for item in default)
+    return field(default=networks, metadata={"networks": True})
+
+
+def _secret() -> Any:
+    """A string kept out of repr() (so out of logs and debug pages); empty = unset."""
+    return field(default="", repr=False, metadata={"secret": True})
+
+
+def parse_networks(name: str, items: list[str]) -> tuple[IPNetwork, ...]:
+    if [item.lower() for item in items] == ["none"]:
+        return ()
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}={','.join(items)!r}: {item!r} is not an IP address or network; use e.g. "
+                "127.0.0.1,::1,10.0.0.0/8 (comma-separated), or none."
+            ) from None
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -60,6 +88,9 @@ class VisitorSettings:
     STREAM_RETRY_MS: int = _int(2000, minimum=100, maximum=600_000)
     # The dashboard page
     DASHBOARD_POLL_MS: int = _int(5000, minimum=250)
+    # Probes: who sees /health in full and may read /metrics (visitors/api/probe_access.py)
+    HEALTH_DETAIL_ALLOWED: tuple[IPNetwork, ...] = _networks("127.0.0.1/32", "::1/128")
+    METRICS_TOKEN: str = _secret()
 
     def __post_init__(self) -> None:
         derived = {
@@ -69,6 +100,11 @@ class VisitorSettings:
         for name, value in derived.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        if self.METRICS_TOKEN and len(self.METRICS_TOKEN) < 16:
+            raise ImproperlyConfigured(
+                "METRICS_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 24`), "
+                "or empty."
+            )
         if self.VISITOR_SYNC_MAX_INTERVAL_MS < self.VISITOR_SYNC_MIN_INTERVAL_MS:
             raise ImproperlyConfigured(
                 "VISITOR_SYNC_MAX_INTERVAL_MS must be at least VISITOR_SYNC_MIN_INTERVAL_MS "
@@ -83,6 +119,11 @@ class VisitorSettings:
             name, default, meta = spec.name, spec.default, spec.metadata
             if "choices" in meta:
                 values[name] = env.choice(name, default, meta["choices"])
+            elif "networks" in meta:
+                items = env.list(name, [])
+                values[name] = parse_networks(name, items) if items else default
+            elif "secret" in meta:
+                values[name] = env.str(name, default)
             elif isinstance(default, bool):
                 values[name] = env.bool(name, default)
             elif env.str(name) or default is not None:

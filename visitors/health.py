@@ -332,6 +332,19 @@ class Health:
     cache: CacheState
     loop: LoopState
 
+    @property
+    def reason_classes(self) -> list[str]:
+        """Each reason without its detail (the text after ``:``, e.g. a driver's message)."""
+        return [reason.split(":", 1)[0] for reason in self.reasons]
+
+    def as_public_dict(self) -> dict[str, Any]:
+        """What anyone may see: the status and the reasons' classes (no hosts, no errors)."""
+        return {
+            "status": self.status,
+            "reasons": self.reason_classes,
+            "checked_at": self.checked_at.isoformat(),
+        }
+
     def as_dict(self) -> dict[str, Any]:
         beat = self.loop.heartbeat or {}
         return {

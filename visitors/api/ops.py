@@ -14,6 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from visitors import health, prometheus
+from visitors.api import probe_access
+
+DETAIL_ONLY = "Only for staff (an admin session) and addresses in HEALTH_DETAIL_ALLOWED."
 
 
 class HealthDatabaseSerializer(serializers.Serializer):
@@ -69,12 +72,18 @@ class HealthKeySerializer(serializers.Serializer):
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
-    reasons = serializers.ListField(child=serializers.CharField())
+    reasons = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Why not ok. Anonymous callers get each reason's class only (e.g. "
+        "`visitor database unreachable`); the detail after `:` is for staff.",
+    )
     checked_at = serializers.DateTimeField()
-    database = HealthDatabaseSerializer()
-    cache = HealthCacheSerializer()
-    loop = HealthLoopSerializer()
-    keys = serializers.DictField(child=HealthKeySerializer(), help_text="Per cache key.")
+    database = HealthDatabaseSerializer(required=False, help_text=DETAIL_ONLY)
+    cache = HealthCacheSerializer(required=False, help_text=DETAIL_ONLY)
+    loop = HealthLoopSerializer(required=False, help_text=DETAIL_ONLY)
+    keys = serializers.DictField(
+        child=HealthKeySerializer(), required=False, help_text=f"Per cache key. {DETAIL_ONLY}"
+    )
 
 
 class HealthView(APIView):
@@ -87,7 +96,10 @@ class HealthView(APIView):
             "`ok`: database and cache reachable, sync loop running, every served value cached. "
             "`degraded`: requests can still be served (see `reasons`). "
             "`down`: neither the database nor the cache can serve a request. "
-            "The database ping is reused for up to a second, so probing every second is cheap."
+            "The database ping is reused for up to a second, so probing every second is cheap. "
+            "Anonymous callers get `status`, the reasons' classes and `checked_at`; the "
+            "probes' details (latencies, errors, the loop, the keys) are for staff and for "
+            "addresses in `HEALTH_DETAIL_ALLOWED`."
         ),
         responses={
             200: OpenApiResponse(HealthSerializer, description="ok or degraded: serving."),
@@ -96,8 +108,9 @@ class HealthView(APIView):
     )
     def get(self, request: Request) -> Response:
         report = health.check()
+        detail = probe_access.sees_health_detail(request._request)
         return Response(
-            report.as_dict(),
+            report.as_dict() if detail else report.as_public_dict(),
             status=503 if report.status == "down" else 200,
             headers={"Cache-Control": "no-store"},
         )
@@ -105,7 +118,17 @@ class HealthView(APIView):
 
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format, summed over every process sharing PROMETHEUS_MULTIPROC_DIR."""
+    """Prometheus text format, summed over every process sharing PROMETHEUS_MULTIPROC_DIR.
+
+    Behind ``METRICS_TOKEN`` when set, else for staff and HEALTH_DETAIL_ALLOWED addresses.
+    """
+    access = probe_access.metrics_access(request)
+    if access == "unauthorized":
+        response = HttpResponse("metrics need a bearer token\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if access == "forbidden":
+        return HttpResponse("metrics are not open to this address\n", status=403)
     prometheus.tally.flush()  # this process's pre-rendered answers; the others flush each second
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(settings.PROMETHEUS_MULTIPROC_DIR))
