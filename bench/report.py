@@ -42,6 +42,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
         )
     rows += compare_targets(results.get("compare"))
+    rows += soak_targets(results.get("soak"))
     for item in results.get("loop", []):
         if item["layer"] != "raw" or item["mode"] == "incremental":
             continue
@@ -196,6 +197,69 @@ def profile_section(profile: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def soak_targets(soak: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    if not soak:
+        return []
+    wrong = soak["verdicts"].get("wrong", 0)
+    growth = max(soak["rss_growth_pct"].values(), default=0.0)
+    failures = sum(f["count"] for f in soak["failures"])
+    return [
+        (
+            f"soak ({soak['seconds'] // 60} min, Redis restarted twice, MariaDB once): no wrong "
+            "answer, no non-200, every stream client ends on the final count, RSS growth < 5%",
+            f"{wrong} wrong, {failures} non-200 of {soak['requests']:,}; "
+            f"{soak['streams_missing_final']} of {soak['streams']} streams missed the final "
+            f"count; largest RSS growth {growth}%",
+            _check(
+                wrong == 0 and failures == 0 and not soak["streams_missing_final"] and growth < 5
+            ),
+            "",
+        )
+    ]
+
+
+def soak_section(soak: dict[str, Any]) -> list[str]:
+    out = ["## Soak under faults\n"]
+    add = out.append
+    faults = ", ".join(
+        f"{f['what']} down {f['down_s']:.0f} s at {f['at_s']} s" for f in soak["faults"]
+    )
+    add(
+        f"The whole service (web server with the README's default workers, streams server, "
+        f"sync loop at 1 s) on a MariaDB and a Redis of the run's own, {soak['seconds']} s: "
+        f"{soak['pollers']} pollers on every catalogued endpoint, `/health` and `/`; "
+        f"{soak['streams']} clients on `/api/visitors/today/stream`; "
+        f"{soak['insert_rate_per_s']} check-ins a second ({soak['inserted']} inserted, "
+        f"{soak['insert_failures']} refused while MariaDB was down); faults: {faults}.\n"
+    )
+    verdicts = soak["verdicts"]
+    add(
+        f"- requests: {soak['requests']:,}; today's count in `/today` and `/summary` against "
+        f"the table: {verdicts.get('current', 0):,} current (at most 7 s behind), "
+        f"{verdicts.get('stale', 0):,} marked stale (last good, never ahead of the table), "
+        f"**{verdicts.get('wrong', 0):,} wrong**"
+    )
+    if soak["failures"]:
+        add("- answers other than 200:")
+        for f in soak["failures"]:
+            add(f"  - `{f['path']}`: {f['status']} x{f['count']} ({f['reason']})")
+    else:
+        add("- answers other than 200: none")
+    add(
+        f"- stream clients whose last value is not the final count ({soak['final_count']}) "
+        f"after the inserts stopped: **{soak['streams_missing_final']}** "
+        f"({soak['stream_reconnects']} reconnects in all)\n"
+    )
+    add("| process | RSS at the start (KiB) | at the end (KiB) | growth % |")
+    add("|---|---|---|---|")
+    for name, start in soak["rss_start_kib"].items():
+        add(
+            f"| {name} | {start:,} | {soak['rss_end_kib'].get(name, 0):,} | "
+            f"{soak['rss_growth_pct'].get(name, '-')} |"
+        )
+    return [*out, ""]
+
+
 def markdown(results: dict[str, Any], config: BenchConfig) -> str:
     m = results["machine"]
     d = results["dataset"]
@@ -335,6 +399,8 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
         out += compare_section(results["compare"], config)
     if "profile" in results:
         out += profile_section(results["profile"])
+    if "soak" in results:
+        out += soak_section(results["soak"])
 
     if "load" in results:
         r = results["load"]
