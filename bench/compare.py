@@ -8,6 +8,8 @@ machine does falls on all of them alike; a figure is the median of the rounds.
   process with its loop inside;
 - ``new``: this service as the README runs it: the Procfile's ``web`` command
   (``WEB_CONCURRENCY`` workers) and ``manage.py runsyncloop`` on the same core(s);
+- ``new, no loop``: the same web server with the loop stopped (answers computed on a miss
+  and kept for their fallback TTL, pre-rendered too);
 - ``ceiling``: a bare WSGI app returning fixed bytes on the same server options
   (``bench.ceiling``), one core.
 
@@ -45,11 +47,13 @@ class Contender:
     name: str  # old | new | ceiling
     cpus: str
     workers: int = 1
+    loop: bool = True  # new: with the sync loop (as the Procfile runs it) or stopped
 
     @property
     def label(self) -> str:
         cores = len(self.cpus.split(","))
-        return f"{self.name}, {cores} core{'s' if cores > 1 else ''}"
+        loop = "" if self.loop else ", no loop"
+        return f"{self.name}{loop}, {cores} core{'s' if cores > 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -104,9 +108,9 @@ def running(
             )
         elif contender.name == "new":
             env = {**base, "PORT": port, "WEB_CONCURRENCY": str(contender.workers)}
-            processes.append(
-                subprocess.Popen(manage("runsyncloop", cpus=contender.cpus), cwd=ROOT, env=env)
-            )
+            if contender.loop:
+                loop = manage("runsyncloop", cpus=contender.cpus)
+                processes.append(subprocess.Popen(loop, cwd=ROOT, env=env))
             argv = [*_pin(contender.cpus), sys.executable, "-m", "library_dashboard.server", "web"]
             processes.append(subprocess.Popen(argv, cwd=ROOT, env=env))
         else:
@@ -130,7 +134,7 @@ def cases(config: BenchConfig, contender: Contender) -> list[Case]:
     if contender.name == "ceiling":
         return [Case("/", True), Case("/", False)]
     first = list(ALL_PATHS.values())[:2]  # today, summary
-    if len(contender.cpus.split(",")) > 1:
+    if len(contender.cpus.split(",")) > 1 or not contender.loop:
         return [Case(path, True) for path in first]
     rest = list(ALL_PATHS.values())[2:] if not config.smoke else []
     return [
@@ -143,6 +147,8 @@ def cases(config: BenchConfig, contender: Contender) -> list[Case]:
 def contenders(config: BenchConfig, have_old: bool) -> list[Contender]:
     one, both = config.server_cpu, f"{config.server_cpu},{config.client_cpu}"
     listed = [Contender("old", one), Contender("new", one), Contender("ceiling", one)]
+    # A stopped loop: values computed on a miss are kept FALLBACK_TTL, pre-rendered too.
+    listed.append(Contender("new", one, loop=False))
     if (os.cpu_count() or 1) >= 2 and not config.smoke:
         listed += [Contender("old", both), Contender("new", both, workers=2)]
     return [c for c in listed if have_old or c.name != "old"]
