@@ -59,7 +59,16 @@ class Breakdown:
     # The oldest closed day any payload built from it looks at, for a given today.
     keep_from: Callable[[date], date]
     # The grouped query: per day in [start, end), the count per value.
-    count: Callable[[VisitorQueries, date, date], Mapping[date, Mapping[Any, int]]]
+    count: Callable[[VisitorQueries, date, date], Mapping[date, Mapping[Any, Any]]]
+    # A day as stored (JSON-friendly), and the check a stored day must pass.
+    encode: Callable[[Mapping[Any, Any]], Any] = encode
+    is_day: Callable[[Any], bool] = _is_counts
+    # What the loop keeps of the closed days, when not the days themselves: a breakdown
+    # too large to hold day by day is folded once per load (``kept``).
+    fold: Callable[[date, Mapping[date, Any]], Any] | None = None
+
+    def kept(self, today: date, days: Mapping[date, Any]) -> Any:
+        return days if self.fold is None else self.fold(today, days)
 
     @property
     def coverage_key(self) -> str:
@@ -78,7 +87,7 @@ class Breakdown:
         return {
             day: value
             for day in days
-            if (value := stored.get(self.day_key(day))) is not None and _is_counts(value)
+            if (value := stored.get(self.day_key(day))) is not None and self.is_day(value)
         }
 
     def stamp(self) -> str | None:
@@ -103,7 +112,7 @@ class Breakdown:
             counts = self.count(queries, start, end)
             day = start
             while day < end:
-                written[day] = encode(counts.get(day, {}))
+                written[day] = self.encode(counts.get(day, {}))
                 day += timedelta(days=1)
         if written:
             cache.call("set_many", {self.day_key(d): c for d, c in written.items()}, None)
@@ -173,5 +182,56 @@ INSTITUTIONS = Breakdown(
     _first_of_year,
     lambda q, s, e: q.counts_by(column="institution", start=s, end=e),
 )
+
+
+# --- members: per day, each member's count and the name and institution last seen -------
+def _encode_members(members: Mapping[str, Any]) -> dict[str, list[Any]]:
+    return {member: [n, name, institution] for member, (n, name, institution) in members.items()}
+
+
+def _is_members(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(v, list)
+        and len(v) == 3
+        and type(v[0]) is int
+        and v[0] > 0
+        and all(x is None or isinstance(x, str) for x in v[1:])
+        for v in value.values()
+    )
+
+
+@dataclass(frozen=True)
+class MemberTotals:
+    """This year's and this month's closed days per member, and each member's name and
+    institution as last seen (the latest day wins)."""
+
+    month: dict[str, int]
+    year: dict[str, int]
+    latest: dict[str, tuple[str | None, str | None]]
+
+
+def fold_members(today: date, days: Mapping[date, Mapping[str, list[Any]]]) -> MemberTotals:
+    month_start, year_start = _first_of_month(today), _first_of_year(today)
+    month: dict[str, int] = {}
+    year: dict[str, int] = {}
+    latest: dict[str, tuple[str | None, str | None]] = {}
+    for day in sorted(d for d in days if year_start <= d < today):
+        in_month = day >= month_start
+        for member, (n, name, institution) in days[day].items():
+            year[member] = year.get(member, 0) + n
+            if in_month:
+                month[member] = month.get(member, 0) + n
+            latest[member] = (name, institution)
+    return MemberTotals(month, year, latest)
+
+
+MEMBERS = Breakdown(
+    "members",
+    _first_of_year,
+    lambda q, s, e: q.member_days(start=s, end=e),
+    encode=_encode_members,
+    is_day=_is_members,
+    fold=fold_members,
+)
 # Every breakdown the loop keeps current and the daily job re-counts.
-BREAKDOWNS: tuple[Breakdown, ...] = (HOURS, ROOMS, INSTITUTIONS)
+BREAKDOWNS: tuple[Breakdown, ...] = (HOURS, ROOMS, INSTITUTIONS, MEMBERS)
