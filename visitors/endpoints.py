@@ -245,7 +245,7 @@ def _ranking(name: str, path: str, period: rankings.Period, field: str, **kw: An
     )
 
 
-RANKINGS = (
+MONTHLY_TOP, YEARLY_TOP, FACULTIES_MONTHLY, FACULTIES_YEARLY = RANKINGS = (
     _ranking(
         "monthly-top",
         "monthly/top",
