@@ -518,3 +518,26 @@ def test_the_status_lists_codes_without_a_name(insert_visits):
     cycle().run(now=NOW, key_ttl=60)
     INSTITUTIONS.update(today=NOW.date(), queries=get_queries())
     assert faculty_coverage(today=NOW.date()) == {"names": 1, "unknown_codes": ["ENG", "XYZ"]}
+
+
+def test_a_restarted_loop_and_a_cold_request_read_the_stored_fold_not_the_days(insert_visits):
+    insert_visits([at(2026, 2, 10, 9, 0)] * 2, member_id="A", member_name="Ani")
+    cycle().run(now=NOW, key_ttl=60)
+    days = MEMBERS.wanted_days(NOW.date())
+    assert len(MEMBERS.load(days)) == len(days)
+    # Were the days read, these would be holes to refill (one grouped query): they are not.
+    django_cache.delete_many([MEMBERS.day_key(day) for day in days])
+    with visitor_statements() as seen:
+        cycle().run(now=NOW + timedelta(seconds=1), key_ttl=60)
+    assert not [sql for sql in seen if "member_id" in sql and "GROUP BY" in sql.upper()]
+    assert django_cache.get(YEARLY_TOP.key)["visitors"][0]["total"] == 2
+    django_cache.delete(YEARLY_TOP.key)
+    rankings.forget()
+    with visitor_statements() as seen:
+        assert build(YEARLY_TOP, NOW)["visitors"][0]["total"] == 2
+    assert not [sql for sql in seen if "GROUP BY" in sql.upper()]
+    # A new day (a write to the days) makes the stored fold stale: the days are read again.
+    with visitor_statements() as seen:
+        cycle().run(now=NOW + timedelta(days=1), key_ttl=60)
+    assert [sql for sql in seen if "member_id" in sql and "GROUP BY" in sql.upper()]
+    assert django_cache.get(YEARLY_TOP.key)["visitors"][0]["total"] == 2

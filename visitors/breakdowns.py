@@ -66,6 +66,7 @@ class Breakdown:
     # What the loop keeps of the closed days, when not the days themselves: a breakdown
     # too large to hold day by day is folded once per load (``kept``).
     fold: Callable[[date, Mapping[date, Any]], Any] | None = None
+    is_fold: Callable[[Any], bool] = lambda value: False  # a stored fold is well-formed
 
     def kept(self, today: date, days: Mapping[date, Any]) -> Any:
         return days if self.fold is None else self.fold(today, days)
@@ -159,6 +160,56 @@ class Breakdown:
         self.update(today=today, queries=queries)
         return cache.call("get", self.coverage_key)
 
+    # -- a folded breakdown: its fold is stored too, so a reader skips the days ------------
+    @property
+    def kept_key(self) -> str:
+        return self.coverage_key + ":kept"
+
+    def _stored_fold(self, today: date) -> Any | None:
+        """The stored fold, if it was made for ``today`` from the days as they are now."""
+        coverage = cache.read_valid(self.coverage_key, _is_coverage)
+        stored = cache.read_valid(self.kept_key, _is_fold)
+        if coverage is None or stored is None or coverage["to"] != today.isoformat():
+            return None
+        current = stored["for"] == today.isoformat() and stored["stamp"] == coverage["stamp"]
+        return stored["value"] if current and self.is_fold(stored["value"]) else None
+
+    def _store_fold(self, today: date, value: Any) -> Any:
+        coverage = cache.read_valid(self.coverage_key, _is_coverage)
+        if coverage is not None:
+            stored = {"for": today.isoformat(), "stamp": coverage["stamp"], "value": value}
+            cache.safe("set", self.kept_key, stored, None)
+        return value
+
+    def keep(self, *, today: date, queries: VisitorQueries, recheck_days: int = 0) -> Any:
+        """``update``, then what the loop keeps of the days (``kept``). A folded breakdown's
+        fold is stored with the stamp of the days it was made from: the next reader for the
+        same days (a restarted loop, a request) reads that one key, not every day."""
+        if self.fold is not None and not recheck_days:
+            stored = self._stored_fold(today)
+            if stored is not None:
+                return stored
+        days, _ = self.update(today=today, queries=queries, recheck_days=recheck_days)
+        if self.fold is None:
+            return days
+        return self._store_fold(today, self.fold(today, days))
+
+    def kept_closed(self, *, today: date, queries: VisitorQueries) -> Any:
+        """``closed`` (the request path), then ``kept``; a folded breakdown's stored fold
+        when it is current."""
+        if self.fold is not None:
+            stored = self._stored_fold(today)
+            if stored is not None:
+                return stored
+        days = self.closed(today=today, queries=queries)
+        if self.fold is None:
+            return days
+        return self._store_fold(today, self.fold(today, days))
+
+
+def _is_fold(value: Any) -> bool:
+    return isinstance(value, dict) and value.keys() == {"for", "stamp", "value"}
+
 
 def _first_of_year(today: date) -> date:
     return date(today.year, 1, 1)
@@ -200,29 +251,33 @@ def _is_members(value: Any) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class MemberTotals:
-    """This year's and this month's closed days per member, and each member's name and
-    institution as last seen (the latest day wins)."""
-
-    month: dict[str, int]
-    year: dict[str, int]
-    latest: dict[str, tuple[str | None, str | None]]
+# This year's and this month's closed days per member, and each member's name and
+# institution as last seen (the latest day wins): {"month": {id: n}, "year": {id: n},
+# "latest": {id: [name, institution]}}; plain JSON, as the cache stores it.
+MemberTotals = dict[str, dict[str, Any]]
 
 
 def fold_members(today: date, days: Mapping[date, Mapping[str, list[Any]]]) -> MemberTotals:
     month_start, year_start = _first_of_month(today), _first_of_year(today)
     month: dict[str, int] = {}
     year: dict[str, int] = {}
-    latest: dict[str, tuple[str | None, str | None]] = {}
+    latest: dict[str, list[str | None]] = {}
     for day in sorted(d for d in days if year_start <= d < today):
         in_month = day >= month_start
         for member, (n, name, institution) in days[day].items():
             year[member] = year.get(member, 0) + n
             if in_month:
                 month[member] = month.get(member, 0) + n
-            latest[member] = (name, institution)
-    return MemberTotals(month, year, latest)
+            latest[member] = [name, institution]
+    return {"month": month, "year": year, "latest": latest}
+
+
+def is_member_totals(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.keys() == {"month", "year", "latest"}
+        and all(isinstance(part, dict) for part in value.values())
+    )
 
 
 MEMBERS = Breakdown(
@@ -232,6 +287,7 @@ MEMBERS = Breakdown(
     encode=_encode_members,
     is_day=_is_members,
     fold=fold_members,
+    is_fold=is_member_totals,
 )
 # Every breakdown the loop keeps current and the daily job re-counts.
 BREAKDOWNS: tuple[Breakdown, ...] = (HOURS, ROOMS, INSTITUTIONS, MEMBERS)

@@ -27,10 +27,7 @@ def warm_aggregates(
     queries = get_queries()
     closed, ranges = rollup.update(today=now.date(), recheck_days=days, queries=queries)
     kept = {
-        b.name: b.kept(
-            now.date(), b.update(today=now.date(), recheck_days=days, queries=queries)[0]
-        )
-        for b in BREAKDOWNS
+        b.name: b.keep(today=now.date(), recheck_days=days, queries=queries) for b in BREAKDOWNS
     }
     request = serving.RequestFacts(now, queries)
     count, _ = serving.value(TODAY, request)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from visitors.breakdowns import INSTITUTIONS, MEMBERS, MemberTotals
+from visitors.breakdowns import INSTITUTIONS, MEMBERS, MemberTotals, is_member_totals
 from visitors.conf import visitor_settings
 from visitors.faculties import name_of
 
@@ -103,7 +103,7 @@ def today_tally(facts: Facts) -> TodayTally:
 # --- the closed part, summed once per load ---------------------------------------------------
 def _member_totals(facts: Facts) -> MemberTotals:
     kept = facts.closed_breakdown(MEMBERS)
-    return kept if isinstance(kept, MemberTotals) else MEMBERS.kept(facts.today, kept or {})
+    return kept if is_member_totals(kept) else MEMBERS.kept(facts.today, kept or {})
 
 
 def _institution_totals(days: Mapping[date, Mapping[str, int]], since: date, today: date) -> dict:
@@ -152,12 +152,12 @@ def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
         key = (facts.today, closed, today, names, visitor_settings().RANKING_SIZE)
 
         def ranked() -> dict[str, Any]:
-            totals = dict(closed.month if period == "month" else closed.year)
+            totals = dict(closed[period])
             for member, n in today.members.items():
                 totals[member] = totals.get(member, 0) + n
             visitors = []
             for member, total in _top(totals, _by_member):
-                name, place = today.latest.get(member) or closed.latest.get(member, (None, None))
+                name, place = today.latest.get(member) or closed["latest"].get(member, (None, None))
                 visitors.append(
                     {
                         "member_id": member,

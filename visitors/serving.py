@@ -69,8 +69,8 @@ class RequestFacts:
 
     def closed_breakdown(self, breakdown: Breakdown) -> Any:
         if breakdown.name not in self._breakdowns:
-            self._breakdowns[breakdown.name] = breakdown.kept(
-                self.today, breakdown.closed(today=self.today, queries=self.queries)
+            self._breakdowns[breakdown.name] = breakdown.kept_closed(
+                today=self.today, queries=self.queries
             )
         return self._breakdowns[breakdown.name]
 

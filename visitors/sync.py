@@ -162,10 +162,7 @@ class Cycle:
             return
         days, _ = rollup.update(today=today, queries=self.queries)
         self.closed = closed_totals(days, today)
-        self.breakdowns = {
-            b.name: b.kept(today, b.update(today=today, queries=self.queries)[0])
-            for b in BREAKDOWNS
-        }
+        self.breakdowns = {b.name: b.keep(today=today, queries=self.queries) for b in BREAKDOWNS}
         self._closed_for = (today, self._stamps()[:-1])
 
     def run(self, *, now: datetime, key_ttl: int) -> CycleReport:
