@@ -369,6 +369,9 @@ def test_anonymous_callers_get_initials_and_no_id_staff_get_them_in_full(insert_
         ("LAW2200007", None),
     ]
     assert full["Cache-Control"].startswith("private") and "Cookie" in full["Vary"]
+    strict = FrontClient(enforce_csrf_checks=True)  # as a browser: no CSRF exemption
+    strict.force_login(User.objects.get(username="clerk"))
+    assert strict.post("/api/visitors/monthly/top").status_code == 405  # not a CSRF 403
     assert full["ETag"] != masked["ETag"] and "Cookie" in masked["Vary"]
     again = staff.get("/api/visitors/monthly/top", HTTP_IF_NONE_MATCH=full["ETag"])
     assert again.status_code == 304 and again["Cache-Control"].startswith("private")
@@ -385,6 +388,7 @@ def test_anonymous_callers_get_initials_and_no_id_staff_get_them_in_full(insert_
     forged = anonymous.get("/api/visitors/monthly/top")
     assert forged.json()["visitors"][0]["member_id"] is None
     assert forged["ETag"] == masked["ETag"]
+    assert forged["Vary"] == masked["Vary"] and forged["Cache-Control"] == masked["Cache-Control"]
     clerk = FrontClient()
     clerk.force_login(User.objects.create_user("reader", password="pw"))  # not staff
     assert clerk.get("/api/visitors/yearly/top").json()["visitors"][0]["member_id"] is None
@@ -541,3 +545,13 @@ def test_a_restarted_loop_and_a_cold_request_read_the_stored_fold_not_the_days(i
         cycle().run(now=NOW + timedelta(days=1), key_ttl=60)
     assert [sql for sql in seen if "member_id" in sql and "GROUP BY" in sql.upper()]
     assert django_cache.get(YEARLY_TOP.key)["visitors"][0]["total"] == 2
+
+
+def test_the_demo_mapping_names_every_institution_the_demo_data_writes():
+    from pathlib import Path
+
+    from visitors.seeding import INSTITUTIONS as SEEDED
+
+    csv = Path(__file__).resolve().parent.parent / "docs" / "faculties.demo.csv"
+    call_command("load_faculties", str(csv), stdout=io.StringIO())
+    assert faculties.unknown([name for _, name, _ in SEEDED], faculties.names()) == []
