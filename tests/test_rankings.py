@@ -555,3 +555,72 @@ def test_the_demo_mapping_names_every_institution_the_demo_data_writes():
     csv = Path(__file__).resolve().parent.parent / "docs" / "faculties.demo.csv"
     call_command("load_faculties", str(csv), stdout=io.StringIO())
     assert faculties.unknown([name for _, name, _ in SEEDED], faculties.names()) == []
+
+
+def _full_fold(today: date) -> dict:
+    from visitors.breakdowns import fold_members
+
+    days = MEMBERS.wanted_days(today)
+    counted = get_queries().member_days(start=days[0], end=today) if days else {}
+    return fold_members(
+        today, {d: {m: list(v) for m, v in counted.get(d, {}).items()} for d in days}
+    )
+
+
+def _names(fold: dict) -> dict:
+    return {member: seen[:2] for member, seen in fold["latest"].items()}
+
+
+def test_the_fold_moves_day_by_day_and_through_rechecks_like_a_full_recount(insert_visits):
+    """The loop closes each day, the daily job re-counts the last three with late rows, a
+    month turns: the stored fold, moved forward by only those days, equals a full fold."""
+    rng = random.Random(7)
+    members = [(f"M{n}", f"Name {n}", ["ENG", "LAW", None][n % 3]) for n in range(8)]
+
+    def visits(day: date, n: int) -> None:
+        for _ in range(n):
+            member, name, place = rng.choice(members)
+            moment = datetime.combine(day, datetime.min.time()) + timedelta(
+                minutes=rng.randint(0, 1439)
+            )
+            insert_visits(
+                [moment],
+                member_id=member,
+                member_name=f"{name}{rng.choice('ab')}",
+                institution=place,
+            )
+
+    first = date(2026, 2, 20)
+    for n in range(10):
+        visits(first + timedelta(days=n), 6)
+    loop = cycle()
+    today = date(2026, 2, 24)
+    loop.run(now=datetime.combine(today, datetime.min.time(), TZ) + timedelta(hours=9), key_ttl=60)
+    while today < date(2026, 3, 3):
+        today += timedelta(days=1)
+        visits(today - timedelta(days=2), 3)  # late rows, two days back
+        moment = datetime.combine(today, datetime.min.time(), TZ)
+        loop.run(now=moment + timedelta(seconds=1), key_ttl=60)  # closes yesterday
+        warm_aggregates(now=moment + timedelta(minutes=5), recheck_days=3)
+        stored = django_cache.get(MEMBERS.kept_key)
+        full = _full_fold(today)
+        assert stored["for"] == today.isoformat()
+        assert stored["value"]["year"] == full["year"], today
+        assert stored["value"]["month"] == full["month"], today
+        assert _names(stored["value"]) == _names(full), today
+    assert stored["value"]["month"] and today.month == 3
+
+
+def test_the_daily_job_reads_only_the_days_it_re_counts(insert_visits):
+    insert_visits([at(2026, 2, 10, 9, 0)] * 2, member_id="A", member_name="Ani")
+    cycle().run(now=NOW, key_ttl=60)
+    # An old day's key is lost: the fold still holds it, and the job never needs it.
+    django_cache.delete(MEMBERS.day_key(date(2026, 2, 10)))
+    insert_visits([at(2026, 3, 12, 9, 0)], member_id="B", member_name="Budi")  # late
+    with visitor_statements() as seen:
+        warm_aggregates(now=NOW + timedelta(minutes=1), recheck_days=3)
+    member_queries = [sql for sql in seen if "member_id" in sql and "GROUP BY" in sql.upper()]
+    assert len(member_queries) == 1
+    assert MEMBERS.load([date(2026, 2, 10)]) == {}  # not refilled: not read
+    totals = django_cache.get(MEMBERS.kept_key)["value"]["year"]
+    assert totals == {"A": 2, "B": 1}

@@ -157,7 +157,9 @@ def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
                 totals[member] = totals.get(member, 0) + n
             visitors = []
             for member, total in _top(totals, _by_member):
-                name, place = today.latest.get(member) or closed["latest"].get(member, (None, None))
+                name, place = (
+                    today.latest.get(member) or closed["latest"].get(member) or (None, None)
+                )[:2]
                 visitors.append(
                     {
                         "member_id": member,
