@@ -624,3 +624,19 @@ def test_the_daily_job_reads_only_the_days_it_re_counts(insert_visits):
     assert MEMBERS.load([date(2026, 2, 10)]) == {}  # not refilled: not read
     totals = django_cache.get(MEMBERS.kept_key)["value"]["year"]
     assert totals == {"A": 2, "B": 1}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed):
+    """The shortcut (today's members against a prefix of the closed ranking) is exact, also
+    when today's members crowd that prefix."""
+    conf(RANKING_SIZE=5)
+    rng = random.Random(seed)
+    closed = {f"M{n:03d}": rng.randint(1, 40) for n in range(300)}
+    leaders = sorted(closed, key=lambda m: (-closed[m], m))
+    today = {m: rng.randint(0, 3) or 1 for m in leaders[: rng.choice([3, 70, 120])]}
+    today.update({f"NEW{n}": rng.randint(1, 60) for n in range(rng.randint(0, 5))})
+    everything = Counter(closed) + Counter(today)
+    expected_top = sorted(everything.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    assert rankings._top_members(closed, today) == expected_top
+    assert rankings._top_members(closed, today) == expected_top  # from the kept prefix

@@ -79,6 +79,7 @@ def forget() -> None:
     global _today
     _today = None
     _built.clear()
+    _leaders.clear()
 
 
 def today_tally(facts: Facts) -> TodayTally:
@@ -138,6 +139,28 @@ def _by_member(item: tuple[str, int]) -> tuple[int, str]:
     return -item[1], item[0]
 
 
+# The best closed totals of a period, in ranking order: a prefix, made once per fold.
+_leaders: dict[int, tuple[Mapping[str, int], list[tuple[str, int]]]] = {}
+
+
+def _top_members(closed: Mapping[str, int], today: Mapping[str, int]) -> list[tuple[str, int]]:
+    """The top of ``closed + today`` without adding the whole year up: the members seen
+    today with their full totals, against the best closed-only members, which come from
+    a prefix of the closed ranking kept while the fold is the same object."""
+    size = visitor_settings().RANKING_SIZE
+    candidates = [(member, closed.get(member, 0) + n) for member, n in today.items()]
+    memo = _leaders.get(id(closed))
+    if memo is None or memo[0] is not closed:
+        memo = (closed, heapq.nsmallest(max(64, 4 * size), closed.items(), key=_by_member))
+        if len(_leaders) >= 4:  # this month's and this year's, and the ones before
+            _leaders.pop(next(iter(_leaders)))
+        _leaders[id(closed)] = memo
+    others = [item for item in memo[1] if item[0] not in today][:size]
+    if len(others) < size and len(memo[1]) < len(closed):  # today took most of the prefix
+        others = [item for item in closed.items() if item[0] not in today]
+    return heapq.nsmallest(size, candidates + others, key=_by_member)
+
+
 def _by_institution(item: tuple[str | None, int]) -> tuple[int, bool, str]:
     return -item[1], item[0] is None, item[0] or ""
 
@@ -152,11 +175,8 @@ def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
         key = (facts.today, closed, today, names, visitor_settings().RANKING_SIZE)
 
         def ranked() -> dict[str, Any]:
-            totals = dict(closed[period])
-            for member, n in today.members.items():
-                totals[member] = totals.get(member, 0) + n
             visitors = []
-            for member, total in _top(totals, _by_member):
+            for member, total in _top_members(closed[period], today.members):
                 name, place = (
                     today.latest.get(member) or closed["latest"].get(member) or (None, None)
                 )[:2]
