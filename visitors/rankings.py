@@ -155,9 +155,9 @@ def _top_members(closed: Mapping[str, int], today: Mapping[str, int]) -> list[tu
         if len(_leaders) >= 4:  # this month's and this year's, and the ones before
             _leaders.pop(next(iter(_leaders)))
         _leaders[id(closed)] = memo
+    # Exact: a closed-only member past the prefix ranks below every prefix member, and
+    # today only raises totals, so the prefix's members (at least ``size``) all beat it.
     others = [item for item in memo[1] if item[0] not in today][:size]
-    if len(others) < size and len(memo[1]) < len(closed):  # today took most of the prefix
-        others = [item for item in closed.items() if item[0] not in today]
     return heapq.nsmallest(size, candidates + others, key=_by_member)
 
 
