@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -59,6 +60,13 @@ class StaffSession(SessionAuthentication):
 
     def enforce_csrf(self, request: Request) -> None:
         return None
+
+
+class StaffSessionScheme(SessionScheme):
+    """In the OpenAPI schema: the admin's session cookie, optional (anonymous is masked)."""
+
+    target_class = StaffSession
+    name = "staffSession"
 
 
 def is_staff(request: Request) -> bool:
