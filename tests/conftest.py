@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import connections
 
 from visitors import cache as visitors_cache
+from visitors import rankings
 from visitors.legacy_table import ensure_table
 from visitors.queries import VisitorQueries, get_queries, guarded
 from visitors.sync import LoopConfig
@@ -30,6 +31,7 @@ def _forget_outages() -> None:
     visitors_cache.breaker.reset()
     visitors_cache.memo.clear()
     guarded.breaker.reset()
+    rankings.forget()
 
 
 @pytest.fixture(autouse=True)

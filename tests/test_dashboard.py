@@ -158,3 +158,16 @@ def test_collectstatic_with_production_storage(settings, tmp_path, insert_visits
     assert asset["Content-Encoding"] == "gzip"
     assert "max-age=315360000" in asset["Cache-Control"]
     assert "immutable" in asset["Cache-Control"]
+
+
+def test_page_has_the_rankings_card_with_its_four_endpoints(client, insert_visits):
+    html = client.get("/").content.decode()
+    assert 'id="rankings"' in html and "visitors/rankings.js" in html
+    for path in (
+        "/api/visitors/faculties/monthly/top",
+        "/api/visitors/faculties/yearly/top",
+        "/api/visitors/monthly/top",
+        "/api/visitors/yearly/top",
+    ):
+        assert f'"{path}"' in html
+    assert client.get("/static/visitors/rankings.js").status_code == 200

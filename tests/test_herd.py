@@ -109,3 +109,29 @@ def test_concurrent_callers_share_one_failure():
         thread.join(10)
     assert outcomes == ["boom"] * 10
     assert len(calls) == 1
+
+
+def test_fifty_clients_on_the_cold_rankings_group_each_store_once():
+    from visitors import rankings
+
+    rankings.forget()
+    log = QueryLog()
+    paths = [
+        "/api/visitors/monthly/top",
+        "/api/visitors/yearly/top",
+        "/api/visitors/faculties/monthly/top",
+        "/api/visitors/faculties/yearly/top",
+    ]
+    results = concurrent_gets([paths[i % len(paths)] for i in range(CLIENTS)], log)
+    assert [status for status, _ in results] == [200] * CLIENTS  # never 202
+    for _, body in results:
+        entries = body.get("visitors") or body.get("faculties")
+        assert entries[0]["total"] == 10
+    grouped = {
+        sql: n for sql, n in log.total.items() if "visitor_count" in sql and "GROUP BY" in sql
+    }
+    # The members' days and the institutions' days: one grouped query each, once.
+    assert sorted(grouped.values()) == [1, 1], grouped
+    # Today's rows: at most once per ranking (each is computed once).
+    today = sum(n for sql, n in log.total.items() if "visitor_id >" in sql)
+    assert today <= len(paths), log.total

@@ -139,3 +139,19 @@ def test_hourly_counts_use_the_wall_clock_hour(layer):
         ]
     )
     assert queries.hourly_counts(start=DAY, end=date(2026, 4, 1)) == {DAY: {0: 2, 13: 1, 23: 1}}
+
+
+def test_member_days_count_each_member_with_the_name_of_their_last_row(layer):
+    queries, insert = layer
+    insert([datetime(2026, 3, 30, 8, 0)], member_id="A1", member_name="Ani", institution="ENG")
+    insert([datetime(2026, 3, 31, 9, 0)], member_id="A1", member_name="Ani", institution="ENG")
+    insert([datetime(2026, 3, 31, 7, 0)], member_id="A1", member_name="Ani S.", institution="")
+    insert([datetime(2026, 3, 31, 8, 0)] * 2, member_id="B2", member_name="", institution="LAW")
+    insert([datetime(2026, 3, 31, 8, 0)], member_id=None, member_name="Guest")  # not ranked
+    insert([datetime(2026, 3, 31, 8, 0)], member_id="", member_name="Guest")  # not ranked
+    insert([datetime(2026, 4, 1, 0, 0)], member_id="A1")  # outside [start, end)
+    # The last row is the highest visitor_id (inserted last), whatever its time.
+    assert queries.member_days(start=date(2026, 3, 30), end=date(2026, 4, 1)) == {
+        date(2026, 3, 30): {"A1": (1, "Ani", "ENG")},
+        date(2026, 3, 31): {"A1": (2, "Ani S.", None), "B2": (2, None, "LAW")},
+    }

@@ -59,7 +59,21 @@ class Breakdown:
     # The oldest closed day any payload built from it looks at, for a given today.
     keep_from: Callable[[date], date]
     # The grouped query: per day in [start, end), the count per value.
-    count: Callable[[VisitorQueries, date, date], Mapping[date, Mapping[Any, int]]]
+    count: Callable[[VisitorQueries, date, date], Mapping[date, Mapping[Any, Any]]]
+    # A day as stored (JSON-friendly), and the check a stored day must pass.
+    encode: Callable[[Mapping[Any, Any]], Any] = encode
+    is_day: Callable[[Any], bool] = _is_counts
+    # What the loop keeps of the closed days, when not the days themselves: a breakdown
+    # too large to hold day by day is folded once per load (``kept``).
+    fold: Callable[[date, Mapping[date, Any]], Any] | None = None
+    is_fold: Callable[[Any], bool] = lambda value: False  # a stored fold is well-formed
+    # Moves a stored fold forward: (fold, its day, today, the re-counted days as they were,
+    # the days counted now) -> the fold for today. Closing a day or re-counting a few then
+    # reads only those days, never the whole window (``_advanced``).
+    advance: Callable[[Any, date, date, Mapping[date, Any], Mapping[date, Any]], Any] | None = None
+
+    def kept(self, today: date, days: Mapping[date, Any]) -> Any:
+        return days if self.fold is None else self.fold(today, days)
 
     @property
     def coverage_key(self) -> str:
@@ -78,7 +92,7 @@ class Breakdown:
         return {
             day: value
             for day in days
-            if (value := stored.get(self.day_key(day))) is not None and _is_counts(value)
+            if (value := stored.get(self.day_key(day))) is not None and self.is_day(value)
         }
 
     def stamp(self) -> str | None:
@@ -103,7 +117,7 @@ class Breakdown:
             counts = self.count(queries, start, end)
             day = start
             while day < end:
-                written[day] = encode(counts.get(day, {}))
+                written[day] = self.encode(counts.get(day, {}))
                 day += timedelta(days=1)
         if written:
             cache.call("set_many", {self.day_key(d): c for d, c in written.items()}, None)
@@ -150,6 +164,118 @@ class Breakdown:
         self.update(today=today, queries=queries)
         return cache.call("get", self.coverage_key)
 
+    # -- a folded breakdown: its fold is stored too, so a reader skips the days ------------
+    @property
+    def kept_key(self) -> str:
+        return self.coverage_key + ":kept"
+
+    def _stored_fold(self, today: date) -> Any | None:
+        """The stored fold, if it was made for ``today`` from the days as they are now."""
+        coverage = cache.read_valid(self.coverage_key, _is_coverage)
+        stored = cache.read_valid(self.kept_key, _is_fold)
+        if coverage is None or stored is None or coverage["to"] != today.isoformat():
+            return None
+        current = stored["for"] == today.isoformat() and stored["stamp"] == coverage["stamp"]
+        return stored["value"] if current and self.is_fold(stored["value"]) else None
+
+    def _store_fold(self, today: date, value: Any) -> Any:
+        coverage = cache.read_valid(self.coverage_key, _is_coverage)
+        if coverage is not None:
+            stored = {"for": today.isoformat(), "stamp": coverage["stamp"], "value": value}
+            cache.safe("set", self.kept_key, stored, None)
+        return value
+
+    def keep(self, *, today: date, queries: VisitorQueries, recheck_days: int = 0) -> Any:
+        """``update``, then what the loop keeps of the days (``kept``). A folded breakdown's
+        fold is stored with the stamp of the days it was made from: the next reader for the
+        same days (a restarted loop, a request) reads that one key, not every day."""
+        if self.fold is not None and not recheck_days:
+            stored = self._stored_fold(today)
+            if stored is not None:
+                return stored
+        if self.advance is not None:
+            advanced = self._advanced(today, queries, recheck_days)
+            if advanced is not None:
+                return advanced
+        days, _ = self.update(today=today, queries=queries, recheck_days=recheck_days)
+        if self.fold is None:
+            return days
+        return self._store_fold(today, self.fold(today, days))
+
+    def _advanced(self, today: date, queries: VisitorQueries, recheck_days: int) -> Any | None:
+        """The stored fold moved to ``today`` by counting only the days after it (and the
+        re-checked ones); None when there is no usable fold to move (then the full way)."""
+        assert self.advance is not None
+        coverage = cache.read_valid(self.coverage_key, _is_coverage)
+        stored = cache.read_valid(self.kept_key, _is_fold)
+        if coverage is None or stored is None or not self.is_fold(stored["value"]):
+            return None
+        try:
+            folded_for = date.fromisoformat(stored["for"])
+        except (TypeError, ValueError):
+            return None
+        first = self.keep_from(today)
+        if (
+            stored["stamp"] != coverage["stamp"]
+            or coverage["to"] != stored["for"]
+            or coverage["from"] != first.isoformat()  # the window moved (a new year)
+            or not first <= folded_for <= today
+        ):
+            return None
+        start = max(first, min(folded_for, today - timedelta(days=recheck_days)))
+        if start >= today:
+            return stored["value"]
+        recounted = [start + timedelta(days=n) for n in range((folded_for - start).days)]
+        before = self.load(recounted)
+        if len(before) < len(recounted):  # a folded day is gone: its share is unknown
+            return None
+        counts = self.count(queries, start, today)
+        now = {
+            start + timedelta(days=n): self.encode(counts.get(start + timedelta(days=n), {}))
+            for n in range((today - start).days)
+        }
+        cache.call("set_many", {self.day_key(d): c for d, c in now.items()}, None)
+        stamp = uuid.uuid4().hex
+        cache.call(
+            "set",
+            self.coverage_key,
+            {"from": first.isoformat(), "to": today.isoformat(), "stamp": stamp},
+            None,
+        )
+        value = self.advance(stored["value"], folded_for, today, before, now)
+        cache.safe(
+            "set", self.kept_key, {"for": today.isoformat(), "stamp": stamp, "value": value}, None
+        )
+        logger.info(
+            "breakdown %s: fold moved from %s to %s, queried %s..%s",
+            self.name,
+            folded_for,
+            today,
+            start,
+            today - timedelta(days=1),
+        )
+        return value
+
+    def kept_closed(self, *, today: date, queries: VisitorQueries) -> Any:
+        """``closed`` (the request path), then ``kept``; a folded breakdown's stored fold
+        when it is current."""
+        if self.fold is not None:
+            stored = self._stored_fold(today)
+            if stored is not None:
+                return stored
+            if self.advance is not None:
+                advanced = self._advanced(today, queries, 0)
+                if advanced is not None:
+                    return advanced
+        days = self.closed(today=today, queries=queries)
+        if self.fold is None:
+            return days
+        return self._store_fold(today, self.fold(today, days))
+
+
+def _is_fold(value: Any) -> bool:
+    return isinstance(value, dict) and value.keys() == {"for", "stamp", "value"}
+
 
 def _first_of_year(today: date) -> date:
     return date(today.year, 1, 1)
@@ -173,5 +299,100 @@ INSTITUTIONS = Breakdown(
     _first_of_year,
     lambda q, s, e: q.counts_by(column="institution", start=s, end=e),
 )
+
+
+# --- members: per day, each member's count and the name and institution last seen -------
+def _encode_members(members: Mapping[str, Any]) -> dict[str, list[Any]]:
+    return {member: [n, name, institution] for member, (n, name, institution) in members.items()}
+
+
+def _is_members(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(v, list)
+        and len(v) == 3
+        and type(v[0]) is int
+        and v[0] > 0
+        and all(x is None or isinstance(x, str) for x in v[1:])
+        for v in value.values()
+    )
+
+
+# This year's and this month's closed days per member, and each member's name and
+# institution as last seen (the latest day wins): {"month": {id: n}, "year": {id: n},
+# "latest": {id: [name, institution, "YYYY-MM-DD"]}}; plain JSON, as the cache stores it.
+MemberTotals = dict[str, dict[str, Any]]
+
+
+def fold_members(today: date, days: Mapping[date, Mapping[str, list[Any]]]) -> MemberTotals:
+    month_start, year_start = _first_of_month(today), _first_of_year(today)
+    month: dict[str, int] = {}
+    year: dict[str, int] = {}
+    latest: dict[str, list[str | None]] = {}
+    for day in sorted(d for d in days if year_start <= d < today):
+        in_month = day >= month_start
+        for member, (n, name, institution) in days[day].items():
+            year[member] = year.get(member, 0) + n
+            if in_month:
+                month[member] = month.get(member, 0) + n
+            latest[member] = [name, institution, day.isoformat()]
+    return {"month": month, "year": year, "latest": latest}
+
+
+def advance_members(
+    fold: MemberTotals,
+    folded_for: date,
+    today: date,
+    before: Mapping[date, Mapping[str, list[Any]]],
+    now: Mapping[date, Mapping[str, list[Any]]],
+) -> MemberTotals:
+    """``fold`` (made for ``folded_for``, same year) moved to ``today``: the re-counted days'
+    old counts out, the days counted now in; a new month starts from its own days."""
+    month_start = _first_of_month(today)
+    carried = folded_for >= month_start  # the fold's month is today's month
+    month: dict[str, int] = dict(fold["month"]) if carried else {}
+    year: dict[str, int] = dict(fold["year"])
+    latest: dict[str, list[Any]] = dict(fold["latest"])
+
+    def add(totals: dict[str, int], member: str, n: int) -> None:
+        total = totals.get(member, 0) + n
+        if total > 0:
+            totals[member] = total
+        else:
+            totals.pop(member, None)
+
+    for day, members in before.items():
+        for member, (n, _, _) in members.items():
+            add(year, member, -n)
+            if carried and day >= month_start:
+                add(month, member, -n)
+    for day in sorted(now):
+        for member, (n, name, institution) in now[day].items():
+            add(year, member, n)
+            if day >= month_start:
+                add(month, member, n)
+            seen = latest.get(member)
+            if seen is None or len(seen) < 3 or str(seen[2]) <= day.isoformat():
+                latest[member] = [name, institution, day.isoformat()]
+    return {"month": month, "year": year, "latest": latest}
+
+
+def is_member_totals(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.keys() == {"month", "year", "latest"}
+        and all(isinstance(part, dict) for part in value.values())
+    )
+
+
+MEMBERS = Breakdown(
+    "members",
+    _first_of_year,
+    lambda q, s, e: q.member_days(start=s, end=e),
+    encode=_encode_members,
+    is_day=_is_members,
+    fold=fold_members,
+    is_fold=is_member_totals,
+    advance=advance_members,
+)
 # Every breakdown the loop keeps current and the daily job re-counts.
-BREAKDOWNS: tuple[Breakdown, ...] = (HOURS, ROOMS, INSTITUTIONS)
+BREAKDOWNS: tuple[Breakdown, ...] = (HOURS, ROOMS, INSTITUTIONS, MEMBERS)

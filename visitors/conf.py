@@ -86,6 +86,11 @@ class VisitorSettings:
     STREAM_MAX_CLIENTS: int = _int(10_000, minimum=1, maximum=1_000_000)
     STREAM_SEND_TIMEOUT_S: int = _int(10, minimum=1, maximum=300)
     STREAM_RETRY_MS: int = _int(2000, minimum=100, maximum=600_000)
+    # Rankings: how many, how often today's part is re-tallied, and whether members' names
+    # and ids are public (else masked for anonymous callers; staff see them in full).
+    RANKING_SIZE: int = _int(10, minimum=1, maximum=100)
+    RANKING_REFRESH_S: int = _int(60, maximum=3600)
+    RANKINGS_PUBLIC_MEMBERS: bool = False
     # The dashboard page
     DASHBOARD_POLL_MS: int = _int(5000, minimum=250)
     # Probes: who sees /health in full and may read /metrics (visitors/api/probe_access.py)

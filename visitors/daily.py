@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from visitors import publishing, rollup, serving
+from visitors import faculties, publishing, rollup, serving
 from visitors.breakdowns import BREAKDOWNS
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
@@ -26,10 +26,19 @@ def warm_aggregates(
     days = visitor_settings().VISITOR_ROLLUP_RECHECK_DAYS if recheck_days is None else recheck_days
     queries = get_queries()
     closed, ranges = rollup.update(today=now.date(), recheck_days=days, queries=queries)
-    for breakdown in BREAKDOWNS:
-        breakdown.update(today=now.date(), recheck_days=days, queries=queries)
-    count, _ = serving.value(TODAY, serving.RequestFacts(now, queries))
-    facts = publishing.CycleFacts.of(now=now, closed=closed, today_count=count)
+    kept = {
+        b.name: b.keep(today=now.date(), recheck_days=days, queries=queries) for b in BREAKDOWNS
+    }
+    request = serving.RequestFacts(now, queries)
+    count, _ = serving.value(TODAY, request)
+    facts = publishing.CycleFacts.of(
+        now=now,
+        closed=closed,
+        today_count=count,
+        today_rows=request.today_rows,
+        breakdowns=kept,
+        faculty_names=faculties.names(),
+    )
     publishing.publish(facts, ttl=FALLBACK_TTL)
     return {
         "days": len(closed),

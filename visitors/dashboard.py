@@ -1,7 +1,9 @@
 """The dashboard page at ``/``: one template, live numbers from ``/api/visitors/summary``.
 
-The page polls the API itself (``static/visitors/dashboard.js``); the view only renders the
-shell with the current summary embedded, so the first paint already has numbers.
+The page polls the API itself (``static/visitors/dashboard.js``; the rankings card,
+``static/visitors/rankings.js``, polls the four ranking endpoints with the visitor's own
+session, so staff see members in full); the view only renders the shell with the current
+summary embedded, so the first paint already has numbers.
 """
 
 from __future__ import annotations

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from rest_framework.serializers import Serializer
 
-from visitors import series
+from visitors import rankings, series
 from visitors.api import serializers
+from visitors.conf import visitor_settings
 
 if TYPE_CHECKING:
-    from visitors.breakdowns import Breakdown, Counts
+    from visitors.breakdowns import Breakdown
     from visitors.queries.base import Checkin
 
 Source = Literal["cache", "db"]
@@ -66,8 +67,14 @@ class Facts(Protocol):
         """Today's rows so far (the loop's, or one query of today's range)."""
         ...
 
-    def closed_breakdown(self, breakdown: Breakdown) -> Mapping[date, Counts]:
-        """The kept closed days of ``breakdown`` (``visitors.breakdowns``)."""
+    def closed_breakdown(self, breakdown: Breakdown) -> Any:
+        """The kept closed days of ``breakdown`` (``visitors.breakdowns``), or what the
+        breakdown keeps of them (``Breakdown.kept``)."""
+        ...
+
+    @property
+    def faculty_names(self) -> Mapping[str, str]:
+        """Institution code -> faculty name (``visitors.faculties``)."""
         ...
 
 
@@ -93,6 +100,9 @@ class Endpoint:
     # says where each part came from.
     parts: tuple[Endpoint, ...] = dataclasses.field(default=(), repr=False)
     path: str = ""  # below PREFIX; the name when empty
+    # Personal data: the form anonymous callers get (unless RANKINGS_PUBLIC_MEMBERS); the
+    # published, pre-rendered and last good answers are this form, staff get the value.
+    mask: Callable[[Any], Any] | None = None
 
     @property
     def url_path(self) -> str:
@@ -102,11 +112,24 @@ class Endpoint:
     def url_name(self) -> str:
         return f"visitors-{self.name}"
 
+    @property
+    def masked(self) -> bool:
+        """Anonymous callers get ``mask(value)``, staff the value itself."""
+        return self.mask is not None and not visitor_settings().RANKINGS_PUBLIC_MEMBERS
+
     def body(
-        self, value: Any, source: Source | Mapping[str, Source], *, as_of: str | None = None
+        self,
+        value: Any,
+        source: Source | Mapping[str, Source],
+        *,
+        as_of: str | None = None,
+        full: bool = False,
     ) -> dict[str, Any]:
         """The response body: the value, where it came from, and, when it is the last good
-        value served while the database is down, ``stale`` and the time of its data."""
+        value served while the database is down, ``stale`` and the time of its data.
+        Personal data is masked unless ``full`` (a staff request)."""
+        if self.masked and not full:
+            value = self.mask(value)  # type: ignore[misc]
         if self.field is not None:
             body = {self.field: value, "source": source}
         else:
@@ -206,6 +229,57 @@ SUMMARY = composite(
     serializer=serializers.SummarySerializer,
 )
 
+
+def _ranking(name: str, path: str, period: rankings.Period, field: str, **kw: Any) -> Endpoint:
+    """A ranking: the period's closed days plus today's rows (``visitors.rankings``)."""
+    personal = field == "visitors"
+    return Endpoint(
+        name=name,
+        key=f"visitors:rank:{name}",
+        path=path,
+        build=(rankings.members if personal else rankings.faculties)(period),
+        validate=rankings.validator(period, field),
+        fresh=rankings.freshness(period),
+        mask=rankings.mask if personal else None,
+        **kw,
+    )
+
+
+MONTHLY_TOP, YEARLY_TOP, FACULTIES_MONTHLY, FACULTIES_YEARLY = RANKINGS = (
+    _ranking(
+        "monthly-top",
+        "monthly/top",
+        "month",
+        "visitors",
+        title="This month's most frequent visitors",
+        serializer=serializers.MonthlyTopSerializer,
+    ),
+    _ranking(
+        "yearly-top",
+        "yearly/top",
+        "year",
+        "visitors",
+        title="This year's most frequent visitors",
+        serializer=serializers.YearlyTopSerializer,
+    ),
+    _ranking(
+        "faculties-monthly-top",
+        "faculties/monthly/top",
+        "month",
+        "faculties",
+        title="This month's faculties by visits",
+        serializer=serializers.FacultiesMonthlyTopSerializer,
+    ),
+    _ranking(
+        "faculties-yearly-top",
+        "faculties/yearly/top",
+        "year",
+        "faculties",
+        title="This year's faculties by visits",
+        serializer=serializers.FacultiesYearlyTopSerializer,
+    ),
+)
+
 # Every served payload, in the order the API documents them.
-CATALOGUE: tuple[Endpoint, ...] = (*_SINGLE, SUMMARY)
+CATALOGUE: tuple[Endpoint, ...] = (*_SINGLE, SUMMARY, *RANKINGS)
 BY_NAME: dict[str, Endpoint] = {endpoint.name: endpoint for endpoint in CATALOGUE}

@@ -21,6 +21,8 @@ def breakdown(name: str, day: date | None = None) -> str:
     return f"visitors:rollup:{name}" + (f":{day.isoformat()}" if day is not None else "")
 
 
+# Changes whenever a faculty name is saved or deleted: the loop reloads the names then.
+FACULTIES_STAMP = "visitors:faculties:updated"
 # ``incremental`` mode: the base counted at the last reconcile, and the writers' counter.
 INCREMENTAL_BASE = "visitors:today:base"
 INCREMENTAL = "visitors:today:incremental"

@@ -33,3 +33,19 @@ class Visitor(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.visitor_id} {self.member_id or '-'} at {self.checkin_date}"
+
+
+class Faculty(models.Model):
+    """A faculty's name for the code the gate system writes in ``institution``; ours, in
+    the ``default`` database (``visitors.routers``), edited in the admin or loaded with
+    ``manage.py load_faculties``."""
+
+    code = models.CharField(max_length=128, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "faculties"
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.name}"

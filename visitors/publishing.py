@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from visitors import cache, changes, last_good, rendered
-from visitors.breakdowns import Breakdown, Counts
+from visitors.breakdowns import Breakdown
 from visitors.endpoints import CATALOGUE, Endpoint
 from visitors.queries.base import Checkin
 from visitors.series import ClosedTotals, closed_totals
@@ -30,7 +30,9 @@ class CycleFacts:
     closed: ClosedTotals
     today_count: int
     today_rows: Sequence[Checkin] = ()
-    breakdowns: Mapping[str, Mapping[date, Counts]] = field(default_factory=dict)
+    # Per breakdown, what the loop keeps of its closed days (``Breakdown.kept``).
+    breakdowns: Mapping[str, Any] = field(default_factory=dict)
+    faculty_names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -39,8 +41,9 @@ class CycleFacts:
     def count_today(self) -> int:
         return self.today_count
 
-    def closed_breakdown(self, breakdown: Breakdown) -> Mapping[date, Counts]:
-        return self.breakdowns.get(breakdown.name, {})
+    def closed_breakdown(self, breakdown: Breakdown) -> Any:
+        kept = self.breakdowns.get(breakdown.name)
+        return breakdown.kept(self.today, {}) if kept is None else kept
 
     @classmethod
     def of(
@@ -50,10 +53,16 @@ class CycleFacts:
         closed: Mapping[date, int] | ClosedTotals,
         today_count: int,
         today_rows: Sequence[Checkin] = (),
-        breakdowns: Mapping[str, Mapping[date, Counts]] | None = None,
+        breakdowns: Mapping[str, Any] | None = None,
+        faculty_names: Mapping[str, str] | None = None,
     ) -> CycleFacts:
         return cls(
-            now, closed_totals(closed, now.date()), today_count, today_rows, breakdowns or {}
+            now,
+            closed_totals(closed, now.date()),
+            today_count,
+            today_rows,
+            breakdowns or {},
+            faculty_names or {},
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import DEFAULT_DB_ALIAS
+
 VISITORS_DB = "visitors"
 
 
@@ -23,5 +25,8 @@ class VisitorRouter:
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: object
     ) -> bool:
-        # Nothing of ours is ever migrated into the visitor database.
+        # Our own tables (the faculty names) live in ``default`` only; nothing of ours is
+        # ever migrated into the visitor database.
+        if app_label == self.app_label and model_name != "visitor":
+            return db == DEFAULT_DB_ALIAS
         return db != VISITORS_DB

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
 from django.db import DatabaseError
 
-from visitors import cache, last_good, rendered, rollup
-from visitors.breakdowns import Breakdown, Counts
+from visitors import cache, faculties, last_good, rendered, rollup
+from visitors.breakdowns import Breakdown
 from visitors.clock import local_now, next_day, seconds_until_midnight
 from visitors.endpoints import TODAY, Endpoint, Source
 from visitors.queries import VisitorQueries, get_queries
@@ -47,7 +46,7 @@ class RequestFacts:
     def __init__(self, now: datetime, queries: VisitorQueries) -> None:
         self.now = now
         self.queries = queries
-        self._breakdowns: dict[str, Mapping[date, Counts]] = {}
+        self._breakdowns: dict[str, Any] = {}
 
     @property
     def today(self) -> date:
@@ -68,12 +67,16 @@ class RequestFacts:
     def today_rows(self) -> list[Checkin]:
         return self.queries.rows_after(start=self.today, end=next_day(self.today), after_id=0)
 
-    def closed_breakdown(self, breakdown: Breakdown) -> Mapping[date, Counts]:
+    def closed_breakdown(self, breakdown: Breakdown) -> Any:
         if breakdown.name not in self._breakdowns:
-            self._breakdowns[breakdown.name] = breakdown.closed(
+            self._breakdowns[breakdown.name] = breakdown.kept_closed(
                 today=self.today, queries=self.queries
             )
         return self._breakdowns[breakdown.name]
+
+    @cached_property
+    def faculty_names(self) -> dict[str, str]:
+        return faculties.names()
 
 
 def request_facts(now: datetime | None = None) -> RequestFacts:
@@ -107,13 +110,16 @@ def value(endpoint: Endpoint, facts: RequestFacts) -> tuple[Any, Source | dict[s
     return result, source
 
 
-def response_body(endpoint: Endpoint, *, now: datetime | None = None) -> dict[str, Any]:
+def response_body(
+    endpoint: Endpoint, *, now: datetime | None = None, full: bool = False
+) -> dict[str, Any]:
     """The JSON body of one endpoint; while the database is down, the last good value, stale.
+    Personal data is masked unless ``full`` (``Endpoint.body``).
 
     Raises ``NoData`` when the database is down and nothing was ever stored.
     """
     try:
-        return endpoint.body(*value(endpoint, request_facts(now)))
+        return endpoint.body(*value(endpoint, request_facts(now)), full=full)
     except DatabaseError as exc:
         last = last_good.read(endpoint)
         if last is None:
@@ -125,4 +131,4 @@ def response_body(endpoint: Endpoint, *, now: datetime | None = None) -> dict[st
             last.as_of,
             exc,
         )
-        return endpoint.body(last.value, "cache", as_of=last.as_of)
+        return endpoint.body(last.value, "cache", as_of=last.as_of, full=full)

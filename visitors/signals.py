@@ -1,4 +1,5 @@
-"""Write-path hook: rows created through Django feed the ``incremental`` today counter."""
+"""Write-path hooks: rows created through Django feed the ``incremental`` today counter;
+faculty names saved or deleted tell the sync loop to reload them."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from visitors import faculties
 from visitors.clock import local_date
 from visitors.conf import visitor_settings
-from visitors.models import Visitor
+from visitors.models import Faculty, Visitor
 from visitors.today import record_checkins
 
 logger = logging.getLogger(__name__)
@@ -39,3 +41,10 @@ def record_created_checkin(
 
     # Only once the row is committed: a rolled-back insert must not be counted.
     transaction.on_commit(record, using=kwargs.get("using"))
+
+
+@receiver(post_save, sender=Faculty, dispatch_uid="visitors.faculty_saved")
+@receiver(post_delete, sender=Faculty, dispatch_uid="visitors.faculty_deleted")
+def faculty_changed(sender: type[Faculty], **kwargs: Any) -> None:
+    """A name edited in the admin shows in the rankings at the loop's next cycle."""
+    transaction.on_commit(faculties.touch, using=kwargs.get("using"))

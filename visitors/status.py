@@ -7,9 +7,11 @@ from typing import Any
 
 from django.conf import settings
 
-from visitors import health, rollup
+from visitors import cache, faculties, health, rollup
+from visitors.breakdowns import INSTITUTIONS, value_of
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
+from visitors.endpoints import FACULTIES_YEARLY
 
 
 def rollup_coverage(*, today: date) -> dict[str, Any]:
@@ -36,6 +38,20 @@ def rollup_coverage(*, today: date) -> dict[str, Any]:
     }
 
 
+def faculty_coverage(*, today: date) -> dict[str, Any]:
+    """The faculty names held, and the institution codes seen this year that have none
+    (their rankings show ``fakultas: null``): from the kept closed days and the published
+    yearly faculty ranking (today's part), without a query of the visitor table."""
+    codes: set[str | None] = set()
+    for counts in INSTITUTIONS.load(INSTITUTIONS.wanted_days(today)).values():
+        codes.update(value_of(key) for key in counts)
+    published = cache.read_valid(FACULTIES_YEARLY.key, FACULTIES_YEARLY.validate)
+    if published is not None:
+        codes.update(entry["institution"] for entry in published["faculties"])
+    names = faculties.names()
+    return {"names": len(names), "unknown_codes": faculties.unknown(codes, names)}
+
+
 def snapshot(*, now: datetime | None = None) -> dict[str, Any]:
     now = now or local_now()
     report = health.check(now=now, database=health.ping_database)
@@ -50,6 +66,7 @@ def snapshot(*, now: datetime | None = None) -> dict[str, Any]:
         "cache_backend": report.cache.backend,
     }
     body["rollup"] = rollup_coverage(today=now.date()) if report.cache.probe.ok else None
+    body["faculties"] = faculty_coverage(today=now.date()) if report.cache.probe.ok else None
     return body
 
 
@@ -149,4 +166,15 @@ def render(body: dict[str, Any]) -> str:
             ]
         else:
             lines.append("  no holes")
+    known = body.get("faculties")
+    if known is not None:
+        unknown = known["unknown_codes"]
+        lines.append(
+            f"Faculties   {known['names']} names; "
+            + (
+                f"codes seen this year without a name (fakultas null): {', '.join(unknown)}"
+                if unknown
+                else "every institution code seen this year has a name"
+            )
+        )
     return "\n".join(lines)

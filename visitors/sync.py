@@ -22,8 +22,8 @@ from typing import Any
 
 from django.db import connections
 
-from visitors import cache, keys, prometheus, publishing, rollup
-from visitors.breakdowns import BREAKDOWNS, Counts
+from visitors import cache, faculties, keys, prometheus, publishing, rollup
+from visitors.breakdowns import BREAKDOWNS
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
 from visitors.locks import LeaderLock, leader_lock
@@ -132,8 +132,10 @@ class Cycle:
         )
         self.monotonic = monotonic
         self.closed: ClosedTotals | None = None
-        self.breakdowns: dict[str, dict[date, Counts]] = {}
+        self.breakdowns: dict[str, Any] = {}
         self._closed_for: tuple[date, list[Any]] | None = None
+        self.faculty_names: dict[str, str] = {}
+        self._faculties_for: list[Any] | None = None
         self.number = 0
 
     def _timed(self, steps: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
@@ -144,26 +146,29 @@ class Cycle:
 
     @staticmethod
     def _stamps() -> list[Any]:
-        """The rollup's and every breakdown's stamp, in one round trip.
+        """The rollup's, every breakdown's and the faculty names' stamps, in one round trip.
 
         Raises while the cache is unreachable: the cycle fails there, before an unreadable
         rollup could look empty and trigger a five-year refill.
         """
-        names = [keys.ROLLUP_STAMP, *(b.coverage_key for b in BREAKDOWNS)]
+        names = [keys.ROLLUP_STAMP, *(b.coverage_key for b in BREAKDOWNS), keys.FACULTIES_STAMP]
         stored = cache.call("get_many", names)
         return [stored.get(name) for name in names]
 
     def _refresh_closed(self, today: date) -> None:
         """Reload the closed days on a new day or when another process (the daily job)
-        changed them: the day just closed costs one grouped query per store."""
-        if self._closed_for == (today, self._stamps()):
+        changed them: the day just closed costs one grouped query per store. Reload the
+        faculty names when they were edited."""
+        stamps = self._stamps()
+        if self._faculties_for != stamps[-1:]:
+            self.faculty_names = faculties.names()
+            self._faculties_for = stamps[-1:]
+        if self._closed_for == (today, stamps[:-1]):
             return
         days, _ = rollup.update(today=today, queries=self.queries)
         self.closed = closed_totals(days, today)
-        self.breakdowns = {
-            b.name: b.update(today=today, queries=self.queries)[0] for b in BREAKDOWNS
-        }
-        self._closed_for = (today, self._stamps())
+        self.breakdowns = {b.name: b.keep(today=today, queries=self.queries) for b in BREAKDOWNS}
+        self._closed_for = (today, self._stamps()[:-1])
 
     def run(self, *, now: datetime, key_ttl: int) -> CycleReport:
         self.number += 1
@@ -175,7 +180,7 @@ class Cycle:
         self._timed(steps, "rows", lambda: self.today_rows.refresh(now=now))
         assert self.closed is not None
         facts = publishing.CycleFacts(
-            now, self.closed, count, self.today_rows.rows, self.breakdowns
+            now, self.closed, count, self.today_rows.rows, self.breakdowns, self.faculty_names
         )
         self._timed(steps, "publish", lambda: publishing.publish(facts, ttl=key_ttl))
         return CycleReport(self.number, count, steps, (self.monotonic() - start) * 1000)

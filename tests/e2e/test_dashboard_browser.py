@@ -386,3 +386,49 @@ def test_killing_the_stream_falls_back_to_polling(
     run_sync_loop_once()
     expect(page.locator("#today-count")).to_have_text("6", timeout=UPDATE_TIMEOUT_MS)
     assert opened.log.page_errors == []
+
+
+def test_rankings_show_faculty_bars_and_members_masked_unless_staff(
+    open_page: OpenPage, live_server, visitor_rows
+):
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    insert_today(3)
+    with connections["visitors"].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO visitor_count (member_id, member_name, institution, room_code, "
+            "checkin_date) VALUES ('LAW2400002', 'Budi Santoso', NULL, 'READ-1', %s)",
+            [local_now().replace(tzinfo=None, microsecond=0, hour=0, minute=0, second=1)],
+        )
+    run_sync_loop_once()
+    opened = open_page("/")
+    page = opened.page
+    expect(page.locator("#rankings")).to_have_attribute("data-state", "ready")
+    expect(page.locator("#faculty-bars li")).to_have_count(2)
+    expect(page.locator("#faculty-bars li").first).to_contain_text("Faculty of Engineering")
+    expect(page.locator("#faculty-bars li").first).to_contain_text("3")
+    expect(page.locator("#faculty-bars li").last).to_contain_text("No institution")
+    expect(page.locator("#visitor-list li")).to_have_count(2)
+    expect(page.locator("#visitor-list li").first).to_contain_text("D. L.")
+    expect(page.locator("#visitor-privacy")).to_be_visible()
+    assert "Dewi" not in page.locator("#rankings").inner_text()
+    assert "ENG2400001" not in page.locator("#rankings").inner_text()
+    page.locator('[data-period="year"]').click()
+    expect(page.locator("#rankings h3").first).to_contain_text("this year")
+    expect(page.locator("#visitor-list li").first).to_contain_text("D. L.")
+    screenshot(page, "dashboard-rankings")
+
+    staff = Client()
+    staff.force_login(User.objects.create_user("clerk", password="pw", is_staff=True))
+    session = staff.cookies[settings.SESSION_COOKIE_NAME].value
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    page.reload()
+    expect(page.locator("#visitor-list li").first).to_contain_text("Dewi Lestari")
+    expect(page.locator("#visitor-list li").first).to_contain_text("ENG2400001")
+    expect(page.locator("#visitor-privacy")).to_be_hidden()
+    assert opened.log.console_errors == []
+    assert opened.log.page_errors == []

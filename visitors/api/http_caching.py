@@ -22,6 +22,10 @@ from visitors.rendered import etag_for
 PATHS = frozenset(p for e in CATALOGUE for p in (e.url_path, e.url_path + "/"))
 
 
+# A staff member's full ranking: for their browser only, never a shared cache.
+PRIVATE = "private, no-cache"
+
+
 def cache_control() -> str:
     return f"public, max-age={visitor_settings().HTTP_MAX_AGE}"
 
@@ -36,10 +40,12 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return any(tag.removeprefix("W/") == bare for tag in parse_etags(if_none_match))
 
 
-def _not_modified(etag: str) -> HttpResponseNotModified:
+def _not_modified(etag: str, control: str, vary: str | None) -> HttpResponseNotModified:
     response = HttpResponseNotModified()
     response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = cache_control()
+    response.headers["Cache-Control"] = control
+    if vary:
+        response.headers["Vary"] = vary
     return response
 
 
@@ -57,8 +63,11 @@ class HttpCachingMiddleware:
             response.headers["Cache-Control"] = "no-store"
             return response
         etag = etag_for(response.content)  # type: ignore[attr-defined]
+        # A full (staff) answer keeps the view's private Cache-Control; its ETag differs
+        # from the masked answer's, since the bytes do.
+        control = response.headers.get("Cache-Control") or cache_control()
         if matches(request.META.get("HTTP_IF_NONE_MATCH"), etag):
-            return _not_modified(etag)
+            return _not_modified(etag, control, response.headers.get("Vary"))
         response.headers["ETag"] = etag
-        response.headers["Cache-Control"] = cache_control()
+        response.headers["Cache-Control"] = control
         return response

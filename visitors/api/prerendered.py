@@ -80,6 +80,7 @@ class PrerenderedResponses:
         self.cors_origins = frozenset(settings.CORS_ALLOWED_ORIGINS)
         self.cors_expose = ", ".join(settings.CORS_EXPOSE_HEADERS)
         self._hosts: dict[str, bool] = {}
+        self.session_cookie = settings.SESSION_COOKIE_NAME + "="
 
     # -- the checks Django would make, answered from settings read once -------------------
     def _host_allowed(self, environ: dict[str, Any]) -> bool:
@@ -103,8 +104,8 @@ class PrerenderedResponses:
         accept = environ.get("HTTP_ACCEPT")
         return not accept or any(token in accept for token in _JSON_ACCEPTS)
 
-    def _cors(self, environ: dict[str, Any]) -> list[tuple[str, str]]:
-        headers = [("Vary", "origin")]
+    def _cors(self, environ: dict[str, Any], *, cookie: bool = False) -> list[tuple[str, str]]:
+        headers = [("Vary", "Cookie, origin" if cookie else "origin")]
         origin = environ.get("HTTP_ORIGIN")
         if origin and origin in self.cors_origins:
             headers.append(("access-control-allow-origin", origin))
@@ -128,13 +129,17 @@ class PrerenderedResponses:
         secure = self._secure(environ)
         if self.ssl_redirect and not secure:
             return None
+        # Members in full are for staff: a request with a session goes to Django, which
+        # checks it; the bytes here are the masked form.
+        if endpoint.masked and self.session_cookie in environ.get("HTTP_COOKIE", ""):
+            return None
         stored = self.live.lookup(endpoint)
         if stored is None:
             return None
         common = [
             ("ETag", stored.etag),
             ("Cache-Control", self.cache_control),
-            *self._cors(environ),
+            *self._cors(environ, cookie=endpoint.masked),
             *self.security[secure],
         ]
         if matches(environ.get("HTTP_IF_NONE_MATCH"), stored.etag):

@@ -74,6 +74,65 @@ class SummarySerializer(StaleMixin):
     )
 
 
+MEMBER_ID_HELP = (
+    "The member's id; null for anonymous callers unless RANKINGS_PUBLIC_MEMBERS=true "
+    "(staff signed in to the admin always get it)."
+)
+MEMBER_NAME_HELP = (
+    "The name on the member's latest check-in; for anonymous callers, unless "
+    "RANKINGS_PUBLIC_MEMBERS=true, only its initials ('A. S.')."
+)
+INSTITUTION_HELP = "The institution (faculty) code as the gate system writes it; null: none."
+FAKULTAS_HELP = "The faculty's name from the faculty mapping; null when the code has none."
+GENERATED_AT_HELP = "When today's part of the ranking last changed (ISO 8601, local)."
+RANKING_ORDER = (
+    "Top RANKING_SIZE, by total descending; ties by member_id ascending (members) or by "
+    "institution code ascending, the null group last (faculties)."
+)
+
+
+class MemberRankSerializer(serializers.Serializer):
+    member_id = serializers.CharField(allow_null=True, help_text=MEMBER_ID_HELP)
+    member_name = serializers.CharField(allow_null=True, help_text=MEMBER_NAME_HELP)
+    institution = serializers.CharField(allow_null=True, help_text=INSTITUTION_HELP)
+    fakultas = serializers.CharField(allow_null=True, help_text=FAKULTAS_HELP)
+    total = serializers.IntegerField(min_value=1, help_text="Check-ins in the period, today's too.")
+
+
+class FacultyRankSerializer(serializers.Serializer):
+    institution = serializers.CharField(allow_null=True, help_text=INSTITUTION_HELP)
+    fakultas = serializers.CharField(allow_null=True, help_text=FAKULTAS_HELP)
+    total = serializers.IntegerField(min_value=1, help_text="Check-ins in the period, today's too.")
+
+
+class MonthlyTopSerializer(StaleMixin):
+    month = serializers.RegexField(r"^\d{4}-\d{2}$", help_text="This month (local), YYYY-MM.")
+    visitors = MemberRankSerializer(many=True, help_text=RANKING_ORDER)
+    generated_at = serializers.DateTimeField(help_text=GENERATED_AT_HELP)
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+
+
+class YearlyTopSerializer(StaleMixin):
+    year = serializers.IntegerField(help_text="This year (local).")
+    visitors = MemberRankSerializer(many=True, help_text=RANKING_ORDER)
+    generated_at = serializers.DateTimeField(help_text=GENERATED_AT_HELP)
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+
+
+class FacultiesMonthlyTopSerializer(StaleMixin):
+    month = serializers.RegexField(r"^\d{4}-\d{2}$", help_text="This month (local), YYYY-MM.")
+    faculties = FacultyRankSerializer(many=True, help_text=RANKING_ORDER)
+    generated_at = serializers.DateTimeField(help_text=GENERATED_AT_HELP)
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+
+
+class FacultiesYearlyTopSerializer(StaleMixin):
+    year = serializers.IntegerField(help_text="This year (local).")
+    faculties = FacultyRankSerializer(many=True, help_text=RANKING_ORDER)
+    generated_at = serializers.DateTimeField(help_text=GENERATED_AT_HELP)
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+
+
 class TodayStreamInitSerializer(serializers.Serializer):
     total = serializers.IntegerField(min_value=0, help_text="Check-ins since local midnight.")
     source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +20,7 @@ from rest_framework.serializers import Serializer
 from visitors import serving
 from visitors.api import serializers
 from visitors.api.exceptions import ServiceUnavailable
+from visitors.api.http_caching import PRIVATE
 from visitors.endpoints import CATALOGUE, Endpoint
 
 DESCRIPTION = (
@@ -43,24 +46,64 @@ def _responses(body: type[Serializer]) -> dict[int, object]:
     }
 
 
-def _answer(endpoint: Endpoint) -> Response:
+MASKED = (
+    "Members' names and ids are personal data: anonymous callers get `member_id: null` and "
+    "the name's initials (unless RANKINGS_PUBLIC_MEMBERS=true); staff signed in to the admin "
+    "(session cookie) get them in full, with `Cache-Control: private`."
+)
+
+
+class StaffSession(SessionAuthentication):
+    """The admin's session, read to tell staff apart. The API only reads (every other
+    method is 405), so there is no state change for CSRF to protect: not enforced, and a
+    signed-in POST gets the same 405 as anyone's."""
+
+    def enforce_csrf(self, request: Request) -> None:
+        return None
+
+
+class StaffSessionScheme(SessionScheme):
+    """In the OpenAPI schema: the admin's session cookie, optional (anonymous is masked)."""
+
+    target_class = StaffSession
+    name = "staffSession"
+
+
+def is_staff(request: Request) -> bool:
+    user = request.user
+    return bool(user is not None and user.is_active and user.is_staff)
+
+
+def _answer(endpoint: Endpoint, request: Request) -> Response:
+    full = endpoint.masked and is_staff(request)
     try:
-        return Response(serving.response_body(endpoint))
+        response = Response(serving.response_body(endpoint, full=full))
     except serving.NoData as exc:
         raise ServiceUnavailable() from exc
+    if endpoint.masked:  # the answer depends on the session: never shared by a cache
+        response.headers["Vary"] = "Cookie"
+        if full:
+            response.headers["Cache-Control"] = PRIVATE
+    return response
 
 
 def _action(endpoint: Endpoint) -> Callable[..., Response]:
     def serve(self: viewsets.ViewSet, request: Request) -> Response:
-        return _answer(endpoint)
+        return _answer(endpoint, request)
 
     serve.__name__ = endpoint.name
-    documented = extend_schema(summary=endpoint.title, responses=_responses(endpoint.serializer))
+    documented = extend_schema(
+        summary=endpoint.title,
+        description=MASKED if endpoint.mask is not None else None,
+        responses=_responses(endpoint.serializer),
+    )
     routed = action(
         detail=False,
         methods=["get"],
         url_path=endpoint.path or endpoint.name,
         url_name=endpoint.name,
+        # Staff see members in full: the admin's session, read only where it matters.
+        authentication_classes=[StaffSession] if endpoint.mask is not None else [],
     )
     return documented(routed(serve))
 

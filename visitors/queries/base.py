@@ -12,6 +12,8 @@ from typing import Literal, Protocol
 
 # The columns a closed day is broken down by (``counts_by``); NULL and '' count as None.
 GroupColumn = Literal["institution", "room_code"]
+# A member's day: their check-ins, and the name and institution on the last of them.
+MemberDay = tuple[int, str | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ class VisitorQueries(Protocol):
     ) -> dict[date, dict[str | None, int]]:
         """Per day, the count per value of ``column`` (None for NULL or empty); days with no
         rows are absent."""
+        ...
+
+    def member_days(self, *, start: date, end: date) -> dict[date, dict[str, MemberDay]]:
+        """Per day, per ``member_id`` (rows without one are left out): the count, and the
+        ``member_name`` and ``institution`` (NULL or '' as None) of that day's row with the highest
+        ``visitor_id``; days with no such rows are absent. One grouped statement."""
         ...
 
     def hourly_counts(self, *, start: date, end: date) -> dict[date, dict[int, int]]:

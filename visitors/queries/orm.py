@@ -6,15 +6,17 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from django.db.models import Count, Max, QuerySet
-from django.db.models.functions import ExtractHour, TruncDate
+from django.db.models import CharField, Count, Max, QuerySet, Value
+from django.db.models.functions import Cast, Coalesce, Concat, ExtractHour, LPad, TruncDate
 from django.utils import timezone
 
 from visitors.clock import aware_day_start
 from visitors.models import Visitor
 from visitors.prometheus import timed_question
-from visitors.queries.base import Checkin, GroupColumn
+from visitors.queries.base import Checkin, GroupColumn, MemberDay
 from visitors.routers import VISITORS_DB
+
+_SEP = "\x1f"  # ASCII unit separator: never in a name
 
 
 def _grouped(rows: Any) -> dict[date, dict[Any, int]]:
@@ -94,6 +96,36 @@ class OrmQueries:
             .annotate(n=Count("visitor_id"))
         )
         return _grouped(rows)
+
+    @timed_question("orm")
+    def member_days(self, *, start: date, end: date) -> dict[date, dict[str, MemberDay]]:
+        # The ORM cannot join a grouped subquery back to its rows, so the last row's name
+        # and institution ride in the group's MAX: "<visitor_id, 10 digits><US><name><US>..."
+        last = Max(
+            Concat(
+                LPad(Cast("visitor_id", CharField()), 10, Value("0")),
+                Value(_SEP),
+                Coalesce("member_name", Value("")),
+                Value(_SEP),
+                Coalesce("institution", Value("")),
+                output_field=CharField(),
+            )
+        )
+        rows = (
+            self._range(start, end)
+            .exclude(member_id__isnull=True)
+            .exclude(member_id="")
+            .order_by()
+            .annotate(day=TruncDate("checkin_date"))
+            .values_list("day", "member_id")
+            .annotate(n=Count("visitor_id"), last=last)
+        )
+        result: dict[date, dict[str, MemberDay]] = defaultdict(dict)
+        for day, member, count, packed in rows:
+            if day is not None:
+                name, _, institution = packed[10:].removeprefix(_SEP).rpartition(_SEP)
+                result[day][member] = (count, name or None, institution or None)
+        return dict(result)
 
     @timed_question("orm")
     def hourly_counts(self, *, start: date, end: date) -> dict[date, dict[int, int]]:

@@ -11,7 +11,7 @@ from django.db import connections
 from visitors.clock import day_start
 from visitors.models import Visitor
 from visitors.prometheus import timed_question
-from visitors.queries.base import Checkin, GroupColumn
+from visitors.queries.base import Checkin, GroupColumn, MemberDay
 from visitors.routers import VISITORS_DB
 
 # The local hour of checkin_date: the one expression the two vendors spell differently.
@@ -43,6 +43,14 @@ class RawQueries:
         connection = connections[using]
         table = connection.ops.quote_name(Visitor._meta.db_table)
         self._range = f"FROM {table} WHERE checkin_date >= %s AND checkin_date < %s"
+        # Each member's day grouped, joined back to its last row for the name shown.
+        self._member_days = (
+            "SELECT g.day, g.member_id, g.n, v.member_name, v.institution FROM ("
+            "SELECT DATE(checkin_date) AS day, member_id, COUNT(*) AS n, "
+            f"MAX(visitor_id) AS last_id {self._range} "
+            "AND member_id IS NOT NULL AND member_id <> '' "
+            f"GROUP BY DATE(checkin_date), member_id) g JOIN {table} v ON v.visitor_id = g.last_id"
+        )
         self._hour = _HOUR[connection.vendor]
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -96,6 +104,16 @@ class RawQueries:
                 [day_start(start), day_start(end)],
             )
         )
+
+    @timed_question("raw")
+    def member_days(self, *, start: date, end: date) -> dict[date, dict[str, MemberDay]]:
+        result: dict[date, dict[str, MemberDay]] = defaultdict(dict)
+        for day, member, count, name, institution in self._fetch(
+            self._member_days, [day_start(start), day_start(end)]
+        ):
+            if day is not None:
+                result[_as_date(day)][member] = (int(count), name or None, institution or None)
+        return dict(result)
 
     @timed_question("raw")
     def hourly_counts(self, *, start: date, end: date) -> dict[date, dict[int, int]]:

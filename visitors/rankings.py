@@ -1,0 +1,293 @@
+"""Rankings: the most frequent members and institutions (faculties) this month and this year.
+
+Every ranking is the closed days of the period plus today's rows, so it agrees with
+``/summary``. The closed days come from the breakdowns (``visitors.breakdowns``: members and
+institutions, counted once per day and kept); today's part is tallied from the loop's rows
+of today, at most every ``RANKING_REFRESH_S``. Nothing groups a whole month or year.
+
+Order: ``total`` descending; ties by ``member_id`` ascending (members) or by institution
+code ascending with the NULL group last (faculties), so equal totals keep one stable order.
+A member is a ``member_id`` (rows without one are not ranked); the name and institution
+shown are those of their latest check-in. Rows without an institution rank as one group,
+``institution: null``. ``fakultas`` is the name the faculty mapping (``visitors.faculties``)
+gives the institution code, or null.
+
+Members' names and ids are personal data: ``mask`` is the form anonymous callers get
+(unless ``RANKINGS_PUBLIC_MEMBERS``): the name as initials ("Ani Sri" -> "A. S."), the id
+null. Many people share initials, so the mask cannot be reversed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from visitors.breakdowns import INSTITUTIONS, MEMBERS, MemberTotals, is_member_totals
+from visitors.conf import visitor_settings
+from visitors.faculties import name_of
+
+if TYPE_CHECKING:
+    from visitors.endpoints import Facts
+    from visitors.queries.base import Checkin
+
+Period = Literal["month", "year"]
+Latest = tuple[str | None, str | None]  # (member_name, institution)
+
+
+def period_of(period: Period, today: date) -> str | int:
+    """The value of the ``month`` ("YYYY-MM") or ``year`` field for ``today``."""
+    return today.strftime("%Y-%m") if period == "month" else today.year
+
+
+def _starts(period: Period, today: date) -> date:
+    return today.replace(day=1) if period == "month" else date(today.year, 1, 1)
+
+
+# --- today's part -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TodayTally:
+    day: date
+    checked_at: datetime  # when the rows were last tallied
+    generated_at: datetime  # when the tally last changed
+    members: dict[str, int]
+    latest: dict[str, Latest]
+    institutions: dict[str | None, int]
+
+
+def tally(rows: Sequence[Checkin]) -> tuple[dict[str, int], dict[str, Latest], dict[Any, int]]:
+    members: dict[str, int] = {}
+    latest: dict[str, Latest] = {}
+    institutions: dict[str | None, int] = {}
+    for row in sorted(rows, key=lambda r: r.visitor_id):
+        place = row.institution or None
+        institutions[place] = institutions.get(place, 0) + 1
+        if row.member_id:
+            members[row.member_id] = members.get(row.member_id, 0) + 1
+            latest[row.member_id] = (row.member_name or None, place)
+    return members, latest, institutions
+
+
+# This process's last tally: re-tallied at most every RANKING_REFRESH_S, and on a new day.
+_today: TodayTally | None = None
+
+
+def forget() -> None:
+    """Drop this process's tally and built rankings (tests; a new clock)."""
+    global _today
+    _today = None
+    _built.clear()
+    _leaders.clear()
+
+
+def today_tally(facts: Facts) -> TodayTally:
+    global _today
+    last = _today
+    refresh = visitor_settings().RANKING_REFRESH_S
+    if last is not None and last.day == facts.today:
+        age = (facts.now - last.checked_at).total_seconds()
+        if 0 <= age < refresh:
+            return last
+    members, latest, institutions = tally(facts.today_rows)
+    unchanged = (
+        last is not None
+        and last.day == facts.today
+        and (last.members, last.latest, last.institutions) == (members, latest, institutions)
+    )
+    generated = last.generated_at if unchanged and last is not None else facts.now
+    _today = TodayTally(facts.today, facts.now, generated, members, latest, institutions)
+    return _today
+
+
+# --- the closed part, summed once per load ---------------------------------------------------
+def _member_totals(facts: Facts) -> MemberTotals:
+    kept = facts.closed_breakdown(MEMBERS)
+    return kept if is_member_totals(kept) else MEMBERS.kept(facts.today, kept or {})
+
+
+def _institution_totals(days: Mapping[date, Mapping[str, int]], since: date, today: date) -> dict:
+    totals: dict[str | None, int] = {}
+    for day, counts in days.items():
+        if since <= day < today:
+            for key, n in counts.items():
+                code = key or None
+                totals[code] = totals.get(code, 0) + n
+    return totals
+
+
+# Built rankings by name, with the inputs they were built from: the loop publishes every
+# cycle, and a ranking is only rebuilt when an input changed (the same object: no compare).
+_built: dict[str, tuple[tuple[Any, ...], Any]] = {}
+
+
+def _once(name: str, inputs: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    last = _built.get(name)
+    if last is not None and all(a is b or a == b for a, b in zip(last[0], inputs, strict=True)):
+        return last[1]
+    value = build()
+    _built[name] = (inputs, value)
+    return value
+
+
+def _top(totals: Mapping[Any, int], order: Callable[[tuple[Any, int]], Any]) -> list[Any]:
+    return heapq.nsmallest(visitor_settings().RANKING_SIZE, totals.items(), key=order)
+
+
+def _by_member(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
+
+
+# The best closed totals of a period, in ranking order: a prefix, made once per fold.
+_leaders: dict[int, tuple[Mapping[str, int], list[tuple[str, int]]]] = {}
+
+
+def _top_members(closed: Mapping[str, int], today: Mapping[str, int]) -> list[tuple[str, int]]:
+    """The top of ``closed + today`` without adding the whole year up: the members seen
+    today with their full totals, against the best closed-only members, which come from
+    a prefix of the closed ranking kept while the fold is the same object."""
+    size = visitor_settings().RANKING_SIZE
+    candidates = [(member, closed.get(member, 0) + n) for member, n in today.items()]
+    memo = _leaders.get(id(closed))
+    if memo is None or memo[0] is not closed:
+        memo = (closed, heapq.nsmallest(max(64, 4 * size), closed.items(), key=_by_member))
+        if len(_leaders) >= 4:  # this month's and this year's, and the ones before
+            _leaders.pop(next(iter(_leaders)))
+        _leaders[id(closed)] = memo
+    # Exact: a closed-only member past the prefix ranks below every prefix member, and
+    # today only raises totals, so the prefix's members (at least ``size``) all beat it.
+    others = [item for item in memo[1] if item[0] not in today][:size]
+    return heapq.nsmallest(size, candidates + others, key=_by_member)
+
+
+def _by_institution(item: tuple[str | None, int]) -> tuple[int, bool, str]:
+    return -item[1], item[0] is None, item[0] or ""
+
+
+# --- the builders ------------------------------------------------------------------------
+def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
+    """The builder of ``/visitors/{monthly,yearly}/top``."""
+
+    def build(facts: Facts) -> dict[str, Any]:
+        closed, today = _member_totals(facts), today_tally(facts)
+        names = facts.faculty_names
+        key = (facts.today, closed, today, names, visitor_settings().RANKING_SIZE)
+
+        def ranked() -> dict[str, Any]:
+            visitors = []
+            for member, total in _top_members(closed[period], today.members):
+                name, place = (
+                    today.latest.get(member) or closed["latest"].get(member) or (None, None)
+                )[:2]
+                visitors.append(
+                    {
+                        "member_id": member,
+                        "member_name": name,
+                        "institution": place,
+                        "fakultas": name_of(place, names),
+                        "total": total,
+                    }
+                )
+            return {
+                period: period_of(period, facts.today),
+                "visitors": visitors,
+                "generated_at": today.generated_at.isoformat(),
+            }
+
+        return _once(f"members-{period}", key, ranked)
+
+    return build
+
+
+def faculties(period: Period) -> Callable[[Facts], dict[str, Any]]:
+    """The builder of ``/visitors/faculties/{monthly,yearly}/top``."""
+
+    def build(facts: Facts) -> dict[str, Any]:
+        days, today = facts.closed_breakdown(INSTITUTIONS), today_tally(facts)
+        names = facts.faculty_names
+        key = (facts.today, days, today, names, visitor_settings().RANKING_SIZE)
+
+        def ranked() -> dict[str, Any]:
+            totals = _institution_totals(days, _starts(period, facts.today), facts.today)
+            for place, n in today.institutions.items():
+                totals[place] = totals.get(place, 0) + n
+            return {
+                period: period_of(period, facts.today),
+                "faculties": [
+                    {"institution": place, "fakultas": name_of(place, names), "total": total}
+                    for place, total in _top(totals, _by_institution)
+                ],
+                "generated_at": today.generated_at.isoformat(),
+            }
+
+        return _once(f"faculties-{period}", key, ranked)
+
+    return build
+
+
+# --- privacy -----------------------------------------------------------------------------
+def initials(name: str | None) -> str | None:
+    """ "Ani Sri Wulandari" -> "A. S. W."; None stays None."""
+    if name is None:
+        return None
+    letters = [word[0].upper() + "." for word in name.split() if word[0].isalnum()]
+    return " ".join(letters) or None
+
+
+def mask(value: dict[str, Any]) -> dict[str, Any]:
+    """A member ranking as anonymous callers see it: initials, no id."""
+    return {
+        **value,
+        "visitors": [
+            {**entry, "member_id": None, "member_name": initials(entry["member_name"])}
+            for entry in value["visitors"]
+        ],
+    }
+
+
+# --- checks of a cached value ---------------------------------------------------------------
+def _is_total(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_generated_at(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def validator(period: Period, field: str) -> Callable[[Any], bool]:
+    entry_keys = (
+        {"member_id", "member_name", "institution", "fakultas", "total"}
+        if field == "visitors"
+        else {"institution", "fakultas", "total"}
+    )
+
+    def check(value: Any) -> bool:
+        return (
+            isinstance(value, dict)
+            and value.keys() == {period, field, "generated_at"}
+            and _is_generated_at(value["generated_at"])
+            and isinstance(value[field], list)
+            and all(
+                isinstance(entry, dict)
+                and entry.keys() == entry_keys
+                and _is_total(entry["total"])
+                and all(_is_text(v) for k, v in entry.items() if k != "total")
+                for entry in value[field]
+            )
+        )
+
+    return check
+
+
+def freshness(period: Period) -> Callable[[Any, date], bool]:
+    """A cached ranking is current while its month (year) is today's."""
+    return lambda value, today: value[period] == period_of(period, today)
