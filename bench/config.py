@@ -16,7 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BENCH_SECRET = "bench-only-secret-key-not-for-production-0123456789"
 LEGACY_REPOSITORY = "https://github.com/MPSI-1-DSI-UNAND-2025/lib-unand-dashboard-backend.git"
-SECTIONS = ("loop", "daily", "cold", "http", "compare", "profile", "load", "soak")
+SECTIONS = (
+    "loop",
+    "daily",
+    "cold",
+    "rankings",
+    "payloads",
+    "http",
+    "compare",
+    "profile",
+    "load",
+    "soak",
+)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     rows += compare_targets(results.get("compare"))
     rows += soak_targets(results.get("soak"))
+    rows += aggregate_targets(results)
     for item in results.get("loop", []):
         if item["layer"] != "raw" or item["mode"] == "incremental":
             continue
@@ -195,6 +196,76 @@ def profile_section(profile: dict[str, Any]) -> list[str]:
     out += ["", "Frames most often on top of the stack:\n", "| frame | % |", "|---|---|"]
     out += [f"| `{frame}` | {share} |" for frame, share in profile["top"]]
     return [*out, ""]
+
+
+def aggregate_targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    ranking = results.get("rankings")
+    if ranking:
+        rows.append(
+            (
+                "rankings: the daily job's ranking work >= 50x faster than the old GROUP BYs",
+                f"{_fmt(ranking['speedup'], 0)}x ({_fmt(ranking['daily_median_ms'])} ms vs "
+                f"{_fmt(ranking['old_median_ms'], 0)} ms)",
+                _check(ranking["speedup"] >= 50),
+                "",
+            )
+        )
+        worst = max(ranking["cold_ms"].values())
+        rows.append(
+            (
+                "a cold ranking (its payload gone, the stores kept) < 100 ms",
+                f"slowest {_fmt(worst)} ms",
+                _check(worst < 100),
+                "",
+            )
+        )
+    payloads = results.get("payloads")
+    if payloads:
+        rows.append(
+            (
+                "the loop's median cycle grows by < 1 ms with the new payloads",
+                f"+{_fmt(payloads['growth_ms'], 2)} ms (today's rows "
+                f"{_fmt(payloads['rows_step_median_ms'], 2)} ms + the new builds) of "
+                f"{_fmt(payloads['cycle_median_ms'], 2)} ms",
+                _check(payloads["growth_ms"] < 1),
+                "",
+            )
+        )
+    return rows
+
+
+def aggregate_sections(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    ranking = results.get("rankings")
+    if ranking:
+        out.append("## Rankings: the old GROUP BYs against the kept stores (same run)\n")
+        fills = ", ".join(f"{name} {_fmt(ms, 0)} ms" for name, ms in ranking["fill_ms"].items())
+        out += [
+            f"- the old service's way, on every refresh: this year's `GROUP BY member_id, "
+            f"member_name, institution` plus `GROUP BY institution`: median "
+            f"**{_fmt(ranking['old_median_ms'], 0)} ms**",
+            f"- ours, the daily job's ranking work (re-counting the last "
+            f"{ranking['recheck_days']} days of the member and institution stores): median "
+            f"**{_fmt(ranking['daily_median_ms'])} ms**, {_fmt(ranking['speedup'], 0)}x faster",
+            f"- filling those stores once (empty Redis, one grouped query per store): {fills}",
+            "- a cold ranking (its payload deleted, the stores kept): "
+            + ", ".join(f"{name} {_fmt(ms)} ms" for name, ms in ranking["cold_ms"].items()),
+            "",
+        ]
+    payloads = results.get("payloads")
+    if payloads:
+        out.append("## What each payload adds to a loop cycle\n")
+        out.append(
+            f"{payloads['cycles']} warm cycles (direct mode, raw SQL, {payloads['today_rows']} "
+            f"rows today): cycle median {_fmt(payloads['cycle_median_ms'], 2)} ms; today's "
+            f"rows step {_fmt(payloads['rows_step_median_ms'], 3)} ms. Build time per payload "
+            "(median; the rankings re-tally today at most every `RANKING_REFRESH_S`):\n"
+        )
+        out += ["| payload | build ms |", "|---|---|"]
+        out += [f"| {name} | {_fmt(ms, 3)} |" for name, ms in payloads["build_median_ms"].items()]
+        out.append("")
+    return out
 
 
 def soak_targets(soak: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
@@ -395,6 +466,7 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
             )
         add("")
 
+    out += aggregate_sections(results)
     if "compare" in results:
         out += compare_section(results["compare"], config)
     if "profile" in results:

@@ -83,6 +83,9 @@ def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
     assert compared == {"new, 1 core", "ceiling, 1 core"}
     assert all(row["rps"] > 0 and row["errors"] == 0 for row in results["compare"]["rows"])
     assert "## Where the time goes" in report
+    assert "## Rankings: the old GROUP BYs" in report and "## What each payload adds" in report
+    assert set(results["rankings"]["cold_ms"]) >= {"monthly-top", "faculties-yearly-top"}
+    assert results["payloads"]["build_median_ms"]["today"] >= 0
 
     docs_after = {p: p.stat().st_mtime for p in DOCS.glob("*")} if DOCS.exists() else {}
     assert docs_after == docs_before, "the smoke run must not touch docs/"
