@@ -139,3 +139,30 @@ def test_hourly_counts_use_the_wall_clock_hour(layer):
         ]
     )
     assert queries.hourly_counts(start=DAY, end=date(2026, 4, 1)) == {DAY: {0: 2, 13: 1, 23: 1}}
+
+
+def test_minute_counts_of_one_hour_are_half_open(layer):
+    queries, insert = layer
+    insert(
+        [
+            datetime(2026, 3, 31, 13, 59, 59),  # outside
+            datetime(2026, 3, 31, 14, 0, 0),
+            datetime(2026, 3, 31, 14, 0, 59),
+            datetime(2026, 3, 31, 14, 29, 59),
+            datetime(2026, 3, 31, 14, 59, 59),
+            datetime(2026, 3, 31, 15, 0, 0),  # outside
+        ]
+    )
+    start = datetime(2026, 3, 31, 14)
+    assert queries.minute_counts(start=start, end=datetime(2026, 3, 31, 15)) == {
+        0: 2,
+        29: 1,
+        59: 1,
+    }
+
+
+def test_first_day_is_the_oldest_check_in_or_none(layer):
+    queries, insert = layer
+    assert queries.first_day() is None
+    insert([datetime(2026, 3, 31, 0, 0, 1), datetime(2019, 12, 31, 23, 59, 59)])
+    assert queries.first_day() == date(2019, 12, 31)
