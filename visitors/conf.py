@@ -58,6 +58,9 @@ class VisitorSettings:
     STREAM_MAX_CLIENTS: int = _int(10_000, minimum=1, maximum=1_000_000)
     STREAM_SEND_TIMEOUT_S: int = _int(10, minimum=1, maximum=300)
     STREAM_RETRY_MS: int = _int(2000, minimum=100, maximum=600_000)
+    # The heatmap: average per weekday x hour over this many closed weeks (the hourly
+    # breakdown keeps 371 days, so at most 52).
+    HEATMAP_WEEKS: int = _int(8, minimum=1, maximum=52)
     # The dashboard page
     DASHBOARD_POLL_MS: int = _int(5000, minimum=250)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from visitors import publishing, rollup, serving
+from visitors import history, hourly, publishing, rollup, serving
 from visitors.breakdowns import BREAKDOWNS
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
@@ -26,10 +26,21 @@ def warm_aggregates(
     days = visitor_settings().VISITOR_ROLLUP_RECHECK_DAYS if recheck_days is None else recheck_days
     queries = get_queries()
     closed, ranges = rollup.update(today=now.date(), recheck_days=days, queries=queries)
-    for breakdown in BREAKDOWNS:
-        breakdown.update(today=now.date(), recheck_days=days, queries=queries)
-    count, _ = serving.value(TODAY, serving.RequestFacts(now, queries))
-    facts = publishing.CycleFacts.of(now=now, closed=closed, today_count=count)
+    history.update(today=now.date(), queries=queries)
+    kept = {
+        breakdown.name: breakdown.update(today=now.date(), recheck_days=days, queries=queries)[0]
+        for breakdown in BREAKDOWNS
+    }
+    request = serving.RequestFacts(now, queries)
+    count, _ = serving.value(TODAY, request)
+    facts = publishing.CycleFacts.of(
+        now=now,
+        closed=closed,
+        today_count=count,
+        today_rows=request.today_rows,
+        breakdowns=kept,
+        minutes={key: request.hour_minutes(*key) for key in hourly.minutes_wanted(now)},
+    )
     publishing.publish(facts, ttl=FALLBACK_TTL)
     return {
         "days": len(closed),

@@ -31,6 +31,8 @@ class CycleFacts:
     today_count: int
     today_rows: Sequence[Checkin] = ()
     breakdowns: Mapping[str, Mapping[date, Counts]] = field(default_factory=dict)
+    # The compared days' minutes of the current hour (``visitors.hourly.PastMinutes``).
+    minutes: Mapping[tuple[date, int], Mapping[int, int]] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -42,6 +44,9 @@ class CycleFacts:
     def closed_breakdown(self, breakdown: Breakdown) -> Mapping[date, Counts]:
         return self.breakdowns.get(breakdown.name, {})
 
+    def hour_minutes(self, day: date, hour: int) -> Mapping[int, int]:
+        return self.minutes.get((day, hour), {})
+
     @classmethod
     def of(
         cls,
@@ -51,9 +56,15 @@ class CycleFacts:
         today_count: int,
         today_rows: Sequence[Checkin] = (),
         breakdowns: Mapping[str, Mapping[date, Counts]] | None = None,
+        minutes: Mapping[tuple[date, int], Mapping[int, int]] | None = None,
     ) -> CycleFacts:
         return cls(
-            now, closed_totals(closed, now.date()), today_count, today_rows, breakdowns or {}
+            now,
+            closed_totals(closed, now.date()),
+            today_count,
+            today_rows,
+            breakdowns or {},
+            minutes or {},
         )
 
 

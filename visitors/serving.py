@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from visitors import cache, last_good, rendered, rollup
+from visitors import cache, hourly, last_good, rendered, rollup
 from visitors.breakdowns import Breakdown, Counts
 from visitors.clock import local_now, next_day, seconds_until_midnight
 from visitors.endpoints import TODAY, Endpoint, Source
@@ -48,6 +48,7 @@ class RequestFacts:
         self.now = now
         self.queries = queries
         self._breakdowns: dict[str, Mapping[date, Counts]] = {}
+        self._minutes: dict[tuple[date, int], Mapping[int, int]] = {}
 
     @property
     def today(self) -> date:
@@ -74,6 +75,11 @@ class RequestFacts:
                 today=self.today, queries=self.queries
             )
         return self._breakdowns[breakdown.name]
+
+    def hour_minutes(self, day: date, hour: int) -> Mapping[int, int]:
+        if (day, hour) not in self._minutes:
+            self._minutes[(day, hour)] = hourly.minutes_of(self.queries, day, hour)
+        return self._minutes[(day, hour)]
 
 
 def request_facts(now: datetime | None = None) -> RequestFacts:

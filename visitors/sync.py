@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import connections
 
-from visitors import cache, keys, prometheus, publishing, rollup
+from visitors import cache, history, hourly, keys, prometheus, publishing, rollup
 from visitors.breakdowns import BREAKDOWNS, Counts
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
@@ -126,6 +126,7 @@ class Cycle:
             queries, timedelta(milliseconds=visitor_settings().VISITOR_RECONCILE_INTERVAL_MS)
         )
         self.monotonic = monotonic
+        self.past_minutes = hourly.PastMinutes(queries)
         self.closed: ClosedTotals | None = None
         self.breakdowns: dict[str, dict[date, Counts]] = {}
         self._closed_for: tuple[date, list[Any]] | None = None
@@ -154,6 +155,7 @@ class Cycle:
         if self._closed_for == (today, self._stamps()):
             return
         days, _ = rollup.update(today=today, queries=self.queries)
+        history.update(today=today, queries=self.queries)  # for reports: older days, once
         self.closed = closed_totals(days, today)
         self.breakdowns = {
             b.name: b.update(today=today, queries=self.queries)[0] for b in BREAKDOWNS
@@ -168,9 +170,10 @@ class Cycle:
         self._timed(steps, "rollup", lambda: self._refresh_closed(today))
         count = self._timed(steps, "count", lambda: self.counter.refresh(now=now))
         self._timed(steps, "rows", lambda: self.today_rows.refresh(now=now))
+        minutes = self.past_minutes.refresh(now)  # two small queries once an hour
         assert self.closed is not None
         facts = publishing.CycleFacts(
-            now, self.closed, count, self.today_rows.rows, self.breakdowns
+            now, self.closed, count, self.today_rows.rows, self.breakdowns, minutes
         )
         self._timed(steps, "publish", lambda: publishing.publish(facts, ttl=key_ttl))
         return CycleReport(self.number, count, steps, (self.monotonic() - start) * 1000)
