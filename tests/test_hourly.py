@@ -13,15 +13,25 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.conf import settings as django_settings
+from django.core.cache import cache as django_cache
+from django.db import connections
 
-from tests.conftest import ALL_DATABASES
+from tests.conftest import ALL_DATABASES, _insert
 from tests.test_breakdowns import visitor_queries
 from visitors import hourly, rooms
 from visitors.breakdowns import HOURS, ROOMS
-from visitors.endpoints import HEATMAP, ROOMS_MONTHLY, ROOMS_TODAY, TODAY_COMPARE, TODAY_HOURLY
+from visitors.endpoints import (
+    HEATMAP,
+    ROOMS_MONTHLY,
+    ROOMS_TODAY,
+    TODAY_COMPARE,
+    TODAY_HOURLY,
+    WHEN_AND_WHERE,
+)
 from visitors.publishing import CycleFacts
-from visitors.queries import get_queries
+from visitors.queries import get_queries, guarded
 from visitors.queries.base import Checkin
+from visitors.serving import RequestFacts
 from visitors.sync import Cycle
 from visitors.today import make_counter
 
@@ -254,3 +264,72 @@ def test_served_from_the_database_when_the_loop_never_ran(client, insert_visits)
     assert month["rooms"] == [{"room_code": "R1", "total": 2}]  # 3 March is this month
     assert ROOMS.load([TODAY - timedelta(days=1)])  # the closed days were kept once
     assert django_settings.VISITORS.HEATMAP_WEEKS == 8
+
+
+def test_database_down_serves_the_last_good_values_marked_stale(client, insert_visits):
+    insert_visits([at(TODAY, 9)], room_code="R1")
+    cycle_for().run(now=NOW, key_ttl=60)
+    with time_machine.travel(NOW, tick=False):
+        warm = {e.name: client.get(e.url_path).json() for e in WHEN_AND_WHERE}
+    django_cache.delete_many([e.key for e in WHEN_AND_WHERE])  # the short-lived values expired
+    guarded.breaker.record_failure(OSError("MySQL is down"))
+    later = NOW + timedelta(minutes=1)
+    with time_machine.travel(later, tick=False):
+        for endpoint in WHEN_AND_WHERE:
+            body = client.get(endpoint.url_path).json()
+            if endpoint is HEATMAP:  # closed days only: answered from the kept hourly counts
+                assert body.pop("source") == "db" and warm[endpoint.name].pop("source") == "cache"
+            else:
+                assert body.pop("stale") is True and body.pop("as_of") == NOW.isoformat()
+            assert body == warm[endpoint.name], endpoint.name
+
+
+def test_both_db_layers_on_both_vendors_give_identical_payloads(db):
+    rows = [at(TODAY, 9), at(TODAY, 14, 10), at(TODAY - timedelta(days=7), 14, 29)]
+    rows += [at(TODAY - timedelta(days=364), 14, 1), at(date(2026, 3, 2), 23, 59, 59)]
+    rows += [at(date(2026, 2, 16), 0, 0)]
+    answers = []
+    for alias in ("visitors", "visitors_sqlite"):
+        with connections[alias].cursor() as cursor:
+            cursor.execute("DELETE FROM visitor_count")
+        for i, moment in enumerate(rows):
+            _insert(alias, [moment], room_code=[None, "R1", "", "R2"][i % 4])
+        for use_orm in (False, True):
+            django_cache.clear()
+            facts = RequestFacts(NOW, get_queries(using=alias, use_orm=use_orm))
+            answers.append({e.name: e.build(facts) for e in WHEN_AND_WHERE})
+    assert answers[0]["today_compare"]["last_week"]["total"] == 1
+    assert answers[0]["rooms_monthly"]["rooms"][0] == {"room_code": None, "total": 3}
+    assert all(answer == answers[0] for answer in answers[1:])
+
+
+def test_cost_a_new_day_is_one_grouped_query_per_store_and_then_only_today(insert_visits):
+    insert_visits([at(TODAY, 9), at(TODAY - timedelta(days=400), 9)])
+    cycle = cycle_for()
+    cycle.run(now=NOW, key_ttl=60)
+    tomorrow = datetime(2026, 3, 11, 0, 0, 5, tzinfo=JAKARTA)
+    with visitor_queries() as seen:
+        cycle.run(now=tomorrow, key_ttl=60)
+    midnight = datetime(2026, 3, 11)
+    older = [(sql, p) for sql, p in seen if any(x < midnight for x in p if isinstance(x, datetime))]
+    ranges = sorted((p[0], p[1]) for _, p in older)
+    # yesterday once for the rollup and each breakdown; hour 0 of the compared days
+    assert ranges == [
+        *[(datetime(2025, 3, 12), datetime(2025, 3, 12, 1))],
+        *[(datetime(2026, 3, 4), datetime(2026, 3, 4, 1))],
+        *[(datetime(2026, 3, 10), midnight)] * 4,
+    ]
+    assert sum("MIN(" in sql.upper() for sql, _ in seen) == 1  # the first day, for reports
+    with visitor_queries() as seen:
+        cycle.run(now=tomorrow + timedelta(seconds=5), key_ttl=60)
+    assert all(x >= midnight for _, p in seen for x in p if isinstance(x, datetime))
+    assert len(seen) <= 2  # today's count and today's new rows
+
+
+def test_cost_requests_for_published_payloads_ask_nothing(client, insert_visits):
+    insert_visits([at(TODAY, 9)])
+    cycle_for().run(now=NOW, key_ttl=60)
+    with visitor_queries() as seen, time_machine.travel(NOW, tick=False):
+        for endpoint in WHEN_AND_WHERE:
+            assert client.get(endpoint.url_path).json()["source"] == "cache"
+    assert seen == []
