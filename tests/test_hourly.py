@@ -333,3 +333,16 @@ def test_cost_requests_for_published_payloads_ask_nothing(client, insert_visits)
         for endpoint in WHEN_AND_WHERE:
             assert client.get(endpoint.url_path).json()["source"] == "cache"
     assert seen == []
+
+
+def test_a_cycle_reuses_what_did_not_change():
+    rows = (Checkin(1, None, None, None, "R1", at(TODAY, 9)),)
+    kept = {"hours": {TODAY - timedelta(days=2): {"9": 4}}, "rooms": {}}
+    facts = CycleFacts.of(now=NOW, closed={}, today_count=1, today_rows=rows, breakdowns=kept)
+    again = CycleFacts.of(now=NOW, closed={}, today_count=1, today_rows=rows, breakdowns=kept)
+    assert hourly.heatmap(facts, 8) is hourly.heatmap(again, 8)
+    assert rooms.rooms_monthly(facts) == rooms.rooms_monthly(again)  # a shared tally unharmed
+    assert rooms.rooms_today(again)["rooms"] == [{"room_code": "R1", "total": 1}]
+    changed = {**kept, "hours": {TODAY - timedelta(days=2): {"9": 8}}}
+    other = CycleFacts.of(now=NOW, closed={}, today_count=1, today_rows=rows, breakdowns=changed)
+    assert hourly.heatmap(other, 8)["days"][TODAY.weekday() - 2]["hours"][9] == 1.0

@@ -19,8 +19,9 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from visitors.breakdowns import HOURS, Counts
+from visitors.memo import LastResult
 from visitors.queries.base import Checkin
-from visitors.today_rows import tally
+from visitors.today_rows import kept_tally
 
 if TYPE_CHECKING:
     from visitors.endpoints import Facts
@@ -46,7 +47,7 @@ def today_hourly(facts: Facts) -> dict[str, Any]:
     today = facts.today
     week_ago = today - LAST_WEEK
     before = facts.closed_breakdown(HOURS).get(week_ago, {})
-    now = tally(facts.today_rows, _hour_of)
+    now = kept_tally(facts.today_rows, _hour_of)
     hours = [
         {"hour": hour, "total": now.get(hour, 0), "last_week": _count(before, hour)}
         for hour in HOURS_OF_DAY
@@ -171,10 +172,18 @@ def heatmap_range(today: date, weeks: int) -> tuple[date, date]:
     return monday - timedelta(weeks=weeks), monday - timedelta(days=1)
 
 
+_heatmaps: LastResult[dict[str, Any]] = LastResult()
+
+
 def heatmap(facts: Facts, weeks: int) -> dict[str, Any]:
     """The average check-ins per ISO weekday (1 Monday .. 7 Sunday) and local hour."""
-    first, last = heatmap_range(facts.today, weeks)
     closed = facts.closed_breakdown(HOURS)
+    # Closed days only: the loop's cycles of one day reuse it.
+    return _heatmaps.get((closed, facts.today, weeks), lambda: _heatmap(closed, facts.today, weeks))
+
+
+def _heatmap(closed: Mapping[date, Counts], today: date, weeks: int) -> dict[str, Any]:
+    first, last = heatmap_range(today, weeks)
     sums = [[0] * 24 for _ in range(7)]
     day = first
     while day <= last:

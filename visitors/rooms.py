@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from visitors.breakdowns import ROOMS, value_of
-from visitors.today_rows import tally
+from visitors.breakdowns import ROOMS, Counts, value_of
+from visitors.memo import LastResult
+from visitors.queries.base import Checkin
+from visitors.today_rows import kept_tally
 
 if TYPE_CHECKING:
     from visitors.endpoints import Facts
@@ -29,8 +31,24 @@ def ranked(counts: Mapping[str | None, int]) -> list[dict[str, Any]]:
     return [{"room_code": code, "total": n} for code, n in order]
 
 
+def _room_of(row: Checkin) -> str | None:
+    return row.room_code or None
+
+
 def _today(facts: Facts) -> Counter[str | None]:
-    return tally(facts.today_rows, lambda row: row.room_code or None)  # type: ignore[return-value]
+    return kept_tally(facts.today_rows, _room_of)  # type: ignore[return-value]
+
+
+_months: LastResult[Counter[str | None]] = LastResult()
+
+
+def _closed_month(closed: Mapping[date, Counts], year: int, month: int) -> Counter[str | None]:
+    counts: Counter[str | None] = Counter()
+    for day, day_counts in closed.items():
+        if (day.year, day.month) == (year, month):
+            for key, n in day_counts.items():
+                counts[value_of(key)] += n
+    return counts
 
 
 def rooms_today(facts: Facts) -> dict[str, Any]:
@@ -39,11 +57,14 @@ def rooms_today(facts: Facts) -> dict[str, Any]:
 
 def rooms_monthly(facts: Facts) -> dict[str, Any]:
     today = facts.today
-    counts = _today(facts)
-    for day, day_counts in facts.closed_breakdown(ROOMS).items():
-        if (day.year, day.month) == (today.year, today.month):
-            for key, n in day_counts.items():
-                counts[value_of(key)] += n
+    closed = facts.closed_breakdown(ROOMS)
+    counts = Counter(_today(facts))
+    counts.update(
+        _months.get(
+            (closed, today.year, today.month),
+            lambda: _closed_month(closed, today.year, today.month),
+        )
+    )
     return {"month": f"{today.year:04d}-{today.month:02d}", "rooms": ranked(counts)}
 
 

@@ -10,10 +10,11 @@ late ones with lower ids. The count itself stays with the configured mode (``tod
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from visitors.clock import next_day
+from visitors.memo import LastResult
 from visitors.queries import VisitorQueries
 from visitors.queries.base import Checkin
 from visitors.today import Reconciling
@@ -46,3 +47,13 @@ class TodayRows(Reconciling):
 def tally(rows: Iterable[Checkin], key: Callable[[Checkin], object]) -> Counter[object]:
     """How many of ``rows`` fall under each ``key(row)`` (e.g. the hour, the room)."""
     return Counter(key(row) for row in rows)
+
+
+_tallies: dict[Callable[[Checkin], object], LastResult[Counter[object]]] = {}
+
+
+def kept_tally(rows: Sequence[Checkin], key: Callable[[Checkin], object]) -> Counter[object]:
+    """``tally``, reused while ``rows`` is the same object (the loop's rows between
+    changes); the result is shared: do not mutate it."""
+    memo = _tallies.setdefault(key, LastResult())
+    return memo.get((rows,), lambda: tally(rows, key))
