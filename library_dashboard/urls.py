@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from visitors.api.ops import HealthView, metrics
-from visitors.dashboard import dashboard_view
+from visitors.dashboard import dashboard_view, kiosk_view
 
 admin.site.site_header = "Library Dashboard administration"
 admin.site.site_title = "Library Dashboard admin"
@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health", HealthView.as_view(), name="health"),
     path("metrics", metrics, name="metrics"),
+    path("kiosk", kiosk_view, name="kiosk"),
     path("", dashboard_view, name="dashboard"),
 ]
 

@@ -63,6 +63,8 @@ class VisitorSettings:
     HEATMAP_WEEKS: int = _int(8, minimum=1, maximum=52)
     # The dashboard page
     DASHBOARD_POLL_MS: int = _int(5000, minimum=250)
+    # The kiosk view (/kiosk): each panel shows this long before the next one.
+    KIOSK_ROTATE_MS: int = _int(15_000, minimum=2000, maximum=600_000)
 
     def __post_init__(self) -> None:
         derived = {
