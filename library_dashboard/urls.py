@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from visitors.api.ops import HealthView, metrics
@@ -17,6 +18,7 @@ urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
     path("metrics", metrics, name="metrics"),
     path("kiosk", kiosk_view, name="kiosk"),
+    path("jsi18n", JavaScriptCatalog.as_view(packages=["visitors"]), name="javascript-catalog"),
     path("", dashboard_view, name="dashboard"),
 ]
 

@@ -64,7 +64,10 @@ def test_the_form_the_table_and_the_links(staff_client, kept):
         response = get(staff_client, **{"from": "2026-01-01", "to": "2026-03-10", "by": "month"})
     assert seen == []
     page = response.content.decode()
-    assert '<td>2026-01</td><td>2026-01-01</td><td>2026-01-31</td><td class="total">2</td>' in page
+    assert (
+        '<td>2026-01</td><td>Jan. 1, 2026</td><td>Jan. 31, 2026</td><td class="total">2</td>'
+        in page
+    )
     assert "<td>2026-02</td>" in page and "<td>2026-03</td>" in page
     assert 'id="report-total">4<' in page
     assert 'id="download-csv"' in page and 'id="download-xlsx"' in page

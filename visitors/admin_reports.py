@@ -8,11 +8,15 @@ counts, never a scan of the visitor table. Routed by ``VisitorAdmin.get_urls`` b
 from __future__ import annotations
 
 import logging
+from datetime import date
+from typing import Any
 
 from django.contrib import admin
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
 
 from visitors import reports, serving
 from visitors.api.renderers import XLSX
@@ -24,6 +28,16 @@ DOWNLOADS = {
     "csv": ("text/csv; charset=utf-8", reports.csv_bytes),
     "xlsx": (XLSX, reports.xlsx_bytes),
 }
+
+
+def _shown(row: dict[str, Any]) -> dict[str, str]:
+    """A row in the page's language: local dates and digit grouping."""
+    return {
+        "period": row["period"],
+        "start": date_format(date.fromisoformat(row["start"])),
+        "end": date_format(date.fromisoformat(row["end"])),
+        "total": number_format(row["total"], force_grouping=True),
+    }
 
 
 def reports_view(request: HttpRequest, site: admin.AdminSite) -> HttpResponse:
@@ -41,7 +55,7 @@ def reports_view(request: HttpRequest, site: admin.AdminSite) -> HttpResponse:
             error = exc.message
         except (DatabaseError, serving.NoData) as exc:
             logger.warning("admin report unavailable: %s", exc)
-            error = "The visitor database is unreachable and the counts were never kept."
+            error = _("The visitor database is unreachable and the counts were never kept.")
     download = request.GET.get("format")
     if report is not None and download in DOWNLOADS:
         content_type, render = DOWNLOADS[download]
@@ -51,7 +65,9 @@ def reports_view(request: HttpRequest, site: admin.AdminSite) -> HttpResponse:
         return response
     context = {
         **site.each_context(request),
-        "title": "Reports",
+        "rows": None if report is None else [_shown(row) for row in report["rows"]],
+        "total": None if report is None else number_format(report["total"], force_grouping=True),
+        "title": _("Reports"),
         "params": params,
         "choices": reports.BY,
         "report": report,

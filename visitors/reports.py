@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+from django.utils.translation import gettext as _
+
 from visitors import history, serving
 from visitors.endpoints import TODAY
 
@@ -48,13 +50,16 @@ class ReportRequest:
 def _date(params: Mapping[str, str], name: str) -> date:
     raw = params.get(name)
     if raw is None or raw == "":
-        raise ReportInputError(name, f"'{name}' is required: a date, YYYY-MM-DD.")
+        raise ReportInputError(
+            name, _("'%(name)s' is required: a date, YYYY-MM-DD.") % {"name": name}
+        )
     try:
         if not _DATE.fullmatch(raw):
             raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
-        raise ReportInputError(name, f"'{name}' is not a date YYYY-MM-DD: {raw[:40]!r}.") from None
+        message = _("'%(name)s' is not a date YYYY-MM-DD: %(value)s.")
+        raise ReportInputError(name, message % {"name": name, "value": repr(raw[:40])}) from None
 
 
 def _years_later(day: date, years: int) -> date:
@@ -68,12 +73,15 @@ def parse(params: Mapping[str, str]) -> ReportRequest:
     """``from``, ``to`` (YYYY-MM-DD, inclusive) and ``by`` (default ``day``)."""
     start, end = _date(params, "from"), _date(params, "to")
     if start > end:
-        raise ReportInputError("from", "'from' is after 'to'.")
+        raise ReportInputError("from", _("'from' is after 'to'."))
     if end >= _years_later(start, MAX_YEARS):
-        raise ReportInputError("to", f"The range is longer than {MAX_YEARS} years.")
+        raise ReportInputError(
+            "to", _("The range is longer than %(years)s years.") % {"years": MAX_YEARS}
+        )
     by = params.get("by") or "day"
     if by not in BY:
-        raise ReportInputError("by", f"'by' must be one of {', '.join(BY)}: {by[:40]!r}.")
+        message = _("'by' must be one of %(choices)s: %(value)s.")
+        raise ReportInputError("by", message % {"choices": ", ".join(BY), "value": repr(by[:40])})
     return ReportRequest(start, end, by)  # type: ignore[arg-type]
 
 

@@ -18,6 +18,7 @@ from tests.e2e.test_dashboard_browser import (
     visitor_rows,  # noqa: F401
     wait_live,
 )
+from visitors.clock import local_now
 
 pytestmark = [
     pytest.mark.slow,
@@ -86,4 +87,42 @@ def test_the_kiosk_is_full_screen_large_without_links_rotating_and_live(
     run_sync_loop_once()
     expect(page.locator("#today-count")).to_have_text("6", timeout=UPDATE_TIMEOUT_MS)
     assert displayed_today(page) == 6
+    assert opened.log.console_errors == [] and opened.log.page_errors == []
+
+
+def test_the_indonesian_dashboard_and_kiosk(open_page: OpenPage, live_server, visitor_rows):  # noqa: F811
+    insert_today(1234)
+    run_sync_loop_once()
+    opened = open_page("/", locale="id-ID")
+    page = opened.page
+    wait_live(page)
+    expect(page.locator("html")).to_have_attribute("lang", "id")
+    expect(page.locator("#today-heading")).to_have_text("Pengunjung hari ini")
+    expect(page.locator("#today-count")).to_have_text("1.234")  # Indonesian digit grouping
+    today = local_now().date()
+    months = [
+        "Januari",
+        "Februari",
+        "Maret",
+        "April",
+        "Mei",
+        "Juni",
+        "Juli",
+        "Agustus",
+        "September",
+        "Oktober",
+        "November",
+        "Desember",
+    ]
+    days = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"]
+    expected = f"{days[today.weekday()]}, {today.day} {months[today.month - 1]} {today.year}"
+    expect(page.locator("#today-date")).to_have_text(expected)
+    expect(page.locator("#status-text")).to_have_text("Langsung")  # from the JS catalogue
+    expect(page.locator("#chart-weekly figcaption h2")).to_have_text("7 hari terakhir")
+    expect(page.locator("#compare-today")).to_have_text("1.234")
+    expect(page.locator("#hourly-peak")).to_contain_text("Jam tersibuk sejauh ini")
+    screenshot(page, "dashboard-id", full_page=True)
+    kiosk = open_page("/kiosk", viewport=WALL, locale="id-ID").page
+    expect(kiosk.locator("#today-heading")).to_have_text("Pengunjung hari ini")
+    expect(kiosk.locator("#today-count")).to_have_text("1.234")
     assert opened.log.console_errors == [] and opened.log.page_errors == []

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import DatabaseError
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -98,9 +99,9 @@ class ReportView(APIView):
         try:
             return super().perform_content_negotiation(request, force)
         except UnknownFormat as exc:
-            raise InvalidParameter(
-                "format", f"'format' must be one of {', '.join(FORMATS)}: {str(exc)[:40]!r}."
-            ) from None
+            message = _("'format' must be one of %(choices)s: %(value)s.")
+            choices = {"choices": ", ".join(FORMATS), "value": repr(str(exc)[:40])}
+            raise InvalidParameter("format", message % choices) from None
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
