@@ -4,6 +4,7 @@ LANGUAGE_CODE as the default; the API's answers themselves do not vary by langua
 
 from __future__ import annotations
 
+import gettext
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,14 @@ LOCALE = Path(__file__).resolve().parents[1] / "visitors" / "locale" / "id" / "L
 INDONESIAN = {"HTTP_ACCEPT_LANGUAGE": "id-ID,id;q=0.9,en;q=0.5"}
 
 
-def test_the_compiled_message_files_are_in_the_tree():
+def test_the_compiled_message_files_are_in_the_tree_and_hold_every_translation():
     for domain in ("django", "djangojs"):
-        assert (LOCALE / f"{domain}.mo").stat().st_size > 1000
-        assert (LOCALE / f"{domain}.mo").stat().st_mtime >= (
-            LOCALE / f"{domain}.po"
-        ).stat().st_mtime - 5
+        with (LOCALE / f"{domain}.mo").open("rb") as compiled:
+            catalog = gettext.GNUTranslations(compiled)._catalog  # type: ignore[attr-defined]
+        source = (LOCALE / f"{domain}.po").read_text(encoding="utf-8")
+        entries = source.count("\nmsgid ") - 1  # but the header
+        assert entries > 25 and len([k for k in catalog if k]) == entries, domain
+        assert 'msgstr ""\n\n' not in source.split("\n\n", 1)[1] + "\n", "untranslated"
 
 
 @pytest.mark.parametrize("path", ["/", "/kiosk"])
