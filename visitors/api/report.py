@@ -123,7 +123,17 @@ class ReportView(APIView):
     @extend_schema(
         tags=["Visitors"],
         summary="Totals for any range, by day, week, month or year (JSON, CSV, Excel)",
-        description=__doc__,
+        description=(
+            "Totals per day, ISO week, month or year for any range of up to 20 years, back "
+            "to the first check-in, from the kept daily counts (never a scan of the table). "
+            "`from`, `to`, `by` and `format` are the only query parameters the API reads; "
+            "unknown ones are ignored. The format is `format=json|csv|xlsx` when given, "
+            "else the `Accept` header (`text/csv`, the xlsx media type; JSON by default); "
+            "errors are always JSON, and a 400 names the bad `parameter`. Periods are "
+            "clipped to the range (`start`/`end`). Every 200 carries an `ETag`; a matching "
+            "`If-None-Match` gets 304. While the database is down, today's count is its "
+            "last good value and the body says `stale: true` with `as_of`."
+        ),
         parameters=PARAMETERS,
         responses=RESPONSES,
     )
