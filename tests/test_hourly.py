@@ -20,6 +20,7 @@ from tests.conftest import ALL_DATABASES, _insert
 from tests.test_breakdowns import visitor_queries
 from visitors import hourly, rooms
 from visitors.breakdowns import HOURS, ROOMS
+from visitors.daily import warm_aggregates
 from visitors.endpoints import (
     HEATMAP,
     ROOMS_MONTHLY,
@@ -346,3 +347,17 @@ def test_a_cycle_reuses_what_did_not_change():
     changed = {**kept, "hours": {TODAY - timedelta(days=2): {"9": 8}}}
     other = CycleFacts.of(now=NOW, closed={}, today_count=1, today_rows=rows, breakdowns=changed)
     assert hourly.heatmap(other, 8)["days"][TODAY.weekday() - 2]["hours"][9] == 1.0
+
+
+def test_the_daily_job_publishes_them_from_the_kept_counts(client, insert_visits):
+    insert_visits([at(TODAY - timedelta(days=7), 9)] * 2, room_code="R1")
+    insert_visits([at(TODAY, 9)], room_code="R2")
+    warm_aggregates(now=NOW)
+    hours = served(client, TODAY_HOURLY, NOW)["hours"]
+    assert hours[9] == {"hour": 9, "total": 1, "last_week": 2}
+    assert served(client, ROOMS_MONTHLY, NOW)["rooms"] == [
+        {"room_code": "R1", "total": 2},
+        {"room_code": "R2", "total": 1},
+    ]
+    assert served(client, TODAY_COMPARE, NOW)["last_week"]["total"] == 2
+    assert django_cache.get("visitors:rollup:history") is not None
