@@ -232,7 +232,7 @@ TODAY_COMPARE = Endpoint(
     serializer=serializers.TodayCompareSerializer,
     build=hourly.compare,
     validate=hourly.is_compare,
-    fresh=hourly.is_compare_current,
+    fresh=hourly.is_dated,
     fallback_ttl=30,
 )
 ROOMS_TODAY = Endpoint(

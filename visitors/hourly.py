@@ -140,10 +140,6 @@ def is_compare(value: Any) -> bool:
     )
 
 
-def is_compare_current(value: Any, today: date) -> bool:
-    return is_dated(value, today)
-
-
 class PastMinutes:
     """The loop's minutes of the compared days' current hour: asked once per hour per day."""
 
