@@ -199,6 +199,7 @@ def test_a_range_of_exactly_twenty_years_is_answered(client, db):
     assert reports.parse({"from": "2004-02-29", "to": "2024-02-28"}).end == date(2024, 2, 28)
     with pytest.raises(reports.ReportInputError):
         reports.parse({"from": "2004-02-29", "to": "2024-02-29"})
+    assert reports.parse({"from": "9990-01-01", "to": "9999-12-31"}).end == date.max
 
 
 def test_errors_are_json_even_when_csv_was_asked_for(client, db):

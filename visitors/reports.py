@@ -62,10 +62,11 @@ def _date(params: Mapping[str, str], name: str) -> date:
         raise ReportInputError(name, message % {"name": name, "value": repr(raw[:40])}) from None
 
 
-def _years_later(day: date, years: int) -> date:
+def _years_later(day: date, years: int) -> date | None:
+    """The same day ``years`` later (28 February for 29 February); None past year 9999."""
     year = day.year + years
     if year > date.max.year:
-        return date.max
+        return None
     return date(year, day.month, min(day.day, calendar.monthrange(year, day.month)[1]))
 
 
@@ -74,7 +75,8 @@ def parse(params: Mapping[str, str]) -> ReportRequest:
     start, end = _date(params, "from"), _date(params, "to")
     if start > end:
         raise ReportInputError("from", _("'from' is after 'to'."))
-    if end >= _years_later(start, MAX_YEARS):
+    limit = _years_later(start, MAX_YEARS)
+    if limit is not None and end >= limit:
         raise ReportInputError(
             "to", _("The range is longer than %(years)s years.") % {"years": MAX_YEARS}
         )
