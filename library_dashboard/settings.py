@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "visitors.prometheus.PrometheusMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "visitors.languages.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -101,6 +102,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -111,7 +113,12 @@ TEMPLATES = [
 TIME_ZONE = env.time_zone("TIME_ZONE", "Asia/Jakarta")
 USE_TZ = True
 USE_I18N = True
-LANGUAGE_CODE = "en-us"
+# --- languages ------------------------------------------------------------------------
+# The pages, the admin's Reports page and the API's error messages speak English and
+# Indonesian: the browser's Accept-Language picks one, LANGUAGE_CODE is the default.
+LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia")]
+LANGUAGE_CODE = env.choice("LANGUAGE_CODE", "en", tuple(code for code, _ in LANGUAGES))
+LOCALE_PATHS = [BASE_DIR / "visitors" / "locale"]
 
 # --- databases ------------------------------------------------------------------------
 # ``default`` holds Django's own tables (auth, admin log, sessions); ``visitors`` holds the

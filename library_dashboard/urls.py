@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from visitors.api.ops import HealthView, metrics
-from visitors.dashboard import dashboard_view
+from visitors.dashboard import dashboard_view, kiosk_view
 
 admin.site.site_header = "Library Dashboard administration"
 admin.site.site_title = "Library Dashboard admin"
@@ -16,6 +17,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health", HealthView.as_view(), name="health"),
     path("metrics", metrics, name="metrics"),
+    path("kiosk", kiosk_view, name="kiosk"),
+    path("jsi18n", JavaScriptCatalog.as_view(packages=["visitors"]), name="javascript-catalog"),
     path("", dashboard_view, name="dashboard"),
 ]
 

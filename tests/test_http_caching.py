@@ -26,14 +26,14 @@ from django.test import override_settings
 
 from tests.clients import FrontClient
 from visitors import keys, publishing, rendered, serving
-from visitors.endpoints import TODAY
+from visitors.endpoints import BY_NAME, CATALOGUE, TODAY
 from visitors.live import LiveResponses
 from visitors.publishing import CycleFacts
 from visitors.rollup import wanted_days
 
 TZ = ZoneInfo("Asia/Jakarta")
 NOW = datetime(2026, 3, 14, 10, 30, tzinfo=TZ)  # 03:30 UTC: a different day than Jakarta's
-NAMES = ("today", "weekly", "monthly", "yearly", "summary")
+NAMES = tuple(endpoint.name for endpoint in CATALOGUE)
 ORIGIN = "https://wall.library.example"
 
 pytestmark = pytest.mark.django_db(databases=["default", "visitors"])
@@ -63,7 +63,7 @@ def _drop_rendered() -> None:
 
 
 def url(name: str) -> str:
-    return f"/api/visitors/{name}"
+    return BY_NAME[name].url_path
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -345,5 +345,5 @@ def test_http_variables_are_validated():
 def test_the_openapi_schema_describes_304(db):
     schema = FrontClient().get("/docs/json").json()
     for name in NAMES:
-        responses = schema["paths"][f"/api/visitors/{name}"]["get"]["responses"]
+        responses = schema["paths"][url(name)]["get"]["responses"]
         assert "304" in responses

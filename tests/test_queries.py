@@ -155,3 +155,30 @@ def test_member_days_count_each_member_with_the_name_of_their_last_row(layer):
         date(2026, 3, 30): {"A1": (1, "Ani", "ENG")},
         date(2026, 3, 31): {"A1": (2, "Ani S.", None), "B2": (2, None, "LAW")},
     }
+
+
+def test_minute_counts_of_one_hour_are_half_open(layer):
+    queries, insert = layer
+    insert(
+        [
+            datetime(2026, 3, 31, 13, 59, 59),  # outside
+            datetime(2026, 3, 31, 14, 0, 0),
+            datetime(2026, 3, 31, 14, 0, 59),
+            datetime(2026, 3, 31, 14, 29, 59),
+            datetime(2026, 3, 31, 14, 59, 59),
+            datetime(2026, 3, 31, 15, 0, 0),  # outside
+        ]
+    )
+    start = datetime(2026, 3, 31, 14)
+    assert queries.minute_counts(start=start, end=datetime(2026, 3, 31, 15)) == {
+        0: 2,
+        29: 1,
+        59: 1,
+    }
+
+
+def test_first_day_is_the_oldest_check_in_or_none(layer):
+    queries, insert = layer
+    assert queries.first_day() is None
+    insert([datetime(2026, 3, 31, 0, 0, 1), datetime(2019, 12, 31, 23, 59, 59)])
+    assert queries.first_day() == date(2019, 12, 31)

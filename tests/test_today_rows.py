@@ -8,7 +8,7 @@ from django.db import connections
 
 from tests.conftest import ALL_DATABASES
 from tests.test_breakdowns import visitor_queries
-from visitors.today_rows import TodayRows, tally
+from visitors.today_rows import TodayRows, kept_tally, tally
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -57,3 +57,24 @@ def test_local_midnight_starts_a_new_day_of_rows(layer):
     assert after_midnight.astimezone(ZoneInfo("UTC")).day == 31  # still 31 December in UTC
     assert rows.refresh(now=after_midnight) is True
     assert rows.rows == ()
+
+
+def test_a_tally_of_appended_rows_counts_only_the_new_ones(layer):
+    rows, insert = _rows(layer)
+    insert([NOW.replace(tzinfo=None) - timedelta(hours=h) for h in (1, 2, 2)], room_code="R1")
+    rows.refresh(now=NOW)
+    asked: list[int] = []
+
+    def hour(row):
+        asked.append(row.visitor_id)
+        return row.checkin_date.hour
+
+    assert kept_tally(rows.rows, hour) == {22: 1, 21: 2}
+    assert len(asked) == 3
+    assert kept_tally(rows.rows, hour) == {22: 1, 21: 2} and len(asked) == 3  # same rows
+    new = insert([NOW.replace(tzinfo=None) - timedelta(minutes=1)])
+    rows.refresh(now=NOW + timedelta(seconds=5))
+    assert kept_tally(rows.rows, hour) == {22: 1, 21: 2, 23: 1}
+    assert asked[3:] == new  # only the new row was looked at
+    assert kept_tally(rows.rows, hour) == tally(rows.rows, lambda row: row.checkin_date.hour)
+    assert rows.rows.before is not None and getattr(rows.rows.before, "before", None) is None

@@ -42,7 +42,9 @@ from django.db import DatabaseError, connections
 from django.db.models import Max, Min, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 
+from visitors.admin_reports import reports_view
 from visitors.clock import add_months, local_now
 from visitors.models import Faculty, Visitor
 
@@ -407,6 +409,14 @@ class VisitorAdmin(admin.ModelAdmin):
         if member_id_is_indexed(queryset.db):
             condition |= Q(member_id__istartswith=term)
         return queryset.filter(condition), False
+
+    def get_urls(self) -> list[URLPattern]:
+        reports = path(
+            "reports/",
+            self.admin_site.admin_view(functools.partial(reports_view, site=self.admin_site)),
+            name="visitors_reports",
+        )
+        return [reports, *super().get_urls()]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

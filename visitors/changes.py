@@ -71,6 +71,10 @@ class Announcer:
             self.last = current()
             self._read_stored = True
         if self.last is not None and self.last.digest == digest:
+            # Nothing changed; but if the key is gone (Redis restarted or flushed), put the
+            # last notice back, or watchers would label every response "version 0". ``add``
+            # never overwrites a newer notice of another publisher (the daily job).
+            cache.call("add", keys.VERSION, self.last.as_dict(), None)
             return None
         floor = self.last.version + 1 if self.last is not None else 0
         notice = Notice(max(int(now.timestamp() * 1000), floor), now.isoformat(), digest)

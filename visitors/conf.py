@@ -91,8 +91,13 @@ class VisitorSettings:
     RANKING_SIZE: int = _int(10, minimum=1, maximum=100)
     RANKING_REFRESH_S: int = _int(60, maximum=3600)
     RANKINGS_PUBLIC_MEMBERS: bool = False
+    # The heatmap: average per weekday x hour over this many closed weeks (the hourly
+    # breakdown keeps 371 days, so at most 52).
+    HEATMAP_WEEKS: int = _int(8, minimum=1, maximum=52)
     # The dashboard page
     DASHBOARD_POLL_MS: int = _int(5000, minimum=250)
+    # The kiosk view (/kiosk): each panel shows this long before the next one.
+    KIOSK_ROTATE_MS: int = _int(15_000, minimum=2000, maximum=600_000)
     # Probes: who sees /health in full and may read /metrics (visitors/api/probe_access.py)
     HEALTH_DETAIL_ALLOWED: tuple[IPNetwork, ...] = _networks("127.0.0.1/32", "::1/128")
     METRICS_TOKEN: str = _secret()

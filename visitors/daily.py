@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from visitors import faculties, publishing, rollup, serving
+from visitors import faculties, history, hourly, publishing, rollup, serving
 from visitors.breakdowns import BREAKDOWNS
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
@@ -26,6 +26,7 @@ def warm_aggregates(
     days = visitor_settings().VISITOR_ROLLUP_RECHECK_DAYS if recheck_days is None else recheck_days
     queries = get_queries()
     closed, ranges = rollup.update(today=now.date(), recheck_days=days, queries=queries)
+    history.update(today=now.date(), queries=queries)
     kept = {
         b.name: b.keep(today=now.date(), recheck_days=days, queries=queries) for b in BREAKDOWNS
     }
@@ -38,6 +39,7 @@ def warm_aggregates(
         today_rows=request.today_rows,
         breakdowns=kept,
         faculty_names=faculties.names(),
+        minutes={key: request.hour_minutes(*key) for key in hourly.minutes_wanted(now)},
     )
     publishing.publish(facts, ttl=FALLBACK_TTL)
     return {

@@ -1,4 +1,4 @@
-"""The dashboard page at ``/``: one template, live numbers from ``/api/visitors/summary``.
+"""The dashboard page at ``/`` and the kiosk view at ``/kiosk``: live numbers from the API.
 
 The page polls the API itself (``static/visitors/dashboard.js``; the rankings card,
 ``static/visitors/rankings.js``, polls the four ranking endpoints with the visitor's own
@@ -35,11 +35,10 @@ def initial_summary() -> dict[str, Any] | None:
         return None
 
 
-@require_safe
-def dashboard_view(request: HttpRequest) -> HttpResponse:
+def _context() -> dict[str, Any]:
     conf = visitor_settings()
     summary = initial_summary()
-    context = {
+    return {
         "summary": summary,
         "initial": {"summary": summary, "rendered_at": local_now().isoformat()},
         "poll_ms": conf.DASHBOARD_POLL_MS,
@@ -48,5 +47,17 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "time_zone": settings.TIME_ZONE,
         "today_mode": conf.TODAY_COUNT_MODE,
         "db_layer": "ORM" if conf.USE_ORM else "raw SQL",
+        "rotate_ms": conf.KIOSK_ROTATE_MS,
     }
-    return render(request, "visitors/dashboard.html", context)
+
+
+@require_safe
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "visitors/dashboard.html", _context())
+
+
+@require_safe
+def kiosk_view(request: HttpRequest) -> HttpResponse:
+    """The entrance screen: full screen, large type, no links; the panels take turns
+    every ``KIOSK_ROTATE_MS`` while the numbers stay live."""
+    return render(request, "visitors/kiosk.html", _context())

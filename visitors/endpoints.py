@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from rest_framework.serializers import Serializer
 
-from visitors import rankings, series
+from visitors import hourly, rankings, rooms, series
 from visitors.api import serializers
 from visitors.conf import visitor_settings
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 Source = Literal["cache", "db"]
 PREFIX = "/api/visitors/"
+# Not in the catalogue (its answer depends on its query parameters): ``visitors.api.report``.
+REPORT_PATH = PREFIX + "report"
 # How long a value computed by a request (cold cache, stopped loop) is kept; never past
 # local midnight (``visitors.serving``). Every payload holds today's count: kept longer, an
 # answer would lag the table more with the loop stopped than with it running.
@@ -75,6 +77,10 @@ class Facts(Protocol):
     @property
     def faculty_names(self) -> Mapping[str, str]:
         """Institution code -> faculty name (``visitors.faculties``)."""
+        ...
+
+    def hour_minutes(self, day: date, hour: int) -> Mapping[int, int]:
+        """A closed day's check-ins in one local hour, per minute (``visitors.hourly``)."""
         ...
 
 
@@ -280,6 +286,60 @@ MONTHLY_TOP, YEARLY_TOP, FACULTIES_MONTHLY, FACULTIES_YEARLY = RANKINGS = (
     ),
 )
 
+# When and where (``visitors.hourly``, ``visitors.rooms``): not part of the summary.
+TODAY_HOURLY = Endpoint(
+    name="today_hourly",
+    path="today/hourly",
+    key="visitors:today:hourly",
+    title="Today by local hour, with last week's same weekday and the peak hour so far",
+    serializer=serializers.TodayHourlySerializer,
+    build=hourly.today_hourly,
+    validate=hourly.is_today_hourly,
+    fresh=hourly.is_dated,
+)
+TODAY_COMPARE = Endpoint(
+    name="today_compare",
+    path="today/compare",
+    key="visitors:today:compare",
+    title="Today so far against the same weekday last week and last year, same local time",
+    serializer=serializers.TodayCompareSerializer,
+    build=hourly.compare,
+    validate=hourly.is_compare,
+    fresh=hourly.is_dated,
+)
+ROOMS_TODAY = Endpoint(
+    name="rooms_today",
+    path="rooms/today",
+    key="visitors:rooms:today",
+    title="Today's check-ins per room",
+    serializer=serializers.RoomsTodaySerializer,
+    build=rooms.rooms_today,
+    validate=rooms.is_rooms_today,
+    fresh=hourly.is_dated,
+)
+ROOMS_MONTHLY = Endpoint(
+    name="rooms_monthly",
+    path="rooms/monthly",
+    key="visitors:rooms:monthly",
+    title="This month's check-ins per room",
+    serializer=serializers.RoomsMonthlySerializer,
+    build=rooms.rooms_monthly,
+    validate=rooms.is_rooms_monthly,
+    fresh=rooms.is_this_month,
+)
+HEATMAP = Endpoint(
+    name="heatmap",
+    key="visitors:heatmap",
+    title="Average check-ins per weekday and local hour over the last closed weeks",
+    serializer=serializers.HeatmapSerializer,
+    build=lambda facts: hourly.heatmap(facts, visitor_settings().HEATMAP_WEEKS),
+    validate=hourly.is_heatmap,
+    fresh=lambda value, today: hourly.is_heatmap_current(
+        value, today, visitor_settings().HEATMAP_WEEKS
+    ),
+)
+WHEN_AND_WHERE = (TODAY_HOURLY, TODAY_COMPARE, ROOMS_TODAY, ROOMS_MONTHLY, HEATMAP)
+
 # Every served payload, in the order the API documents them.
-CATALOGUE: tuple[Endpoint, ...] = (*_SINGLE, SUMMARY, *RANKINGS)
+CATALOGUE: tuple[Endpoint, ...] = (*_SINGLE, SUMMARY, *RANKINGS, *WHEN_AND_WHERE)
 BY_NAME: dict[str, Endpoint] = {endpoint.name: endpoint for endpoint in CATALOGUE}

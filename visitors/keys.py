@@ -13,6 +13,8 @@ from datetime import date
 # Closed-day counts (no expiry) and a stamp that changes whenever they do.
 ROLLUP_DAILY = "visitors:rollup:daily"
 ROLLUP_STAMP = "visitors:rollup:updated"
+# Closed days before the rollup's window, back to the first check-in (``visitors.history``).
+ROLLUP_HISTORY = "visitors:rollup:history"
 
 
 def breakdown(name: str, day: date | None = None) -> str:

@@ -33,6 +33,8 @@ class CycleFacts:
     # Per breakdown, what the loop keeps of its closed days (``Breakdown.kept``).
     breakdowns: Mapping[str, Any] = field(default_factory=dict)
     faculty_names: Mapping[str, str] = field(default_factory=dict)
+    # The compared days' minutes of the current hour (``visitors.hourly.PastMinutes``).
+    minutes: Mapping[tuple[date, int], Mapping[int, int]] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -45,6 +47,9 @@ class CycleFacts:
         kept = self.breakdowns.get(breakdown.name)
         return breakdown.kept(self.today, {}) if kept is None else kept
 
+    def hour_minutes(self, day: date, hour: int) -> Mapping[int, int]:
+        return self.minutes.get((day, hour), {})
+
     @classmethod
     def of(
         cls,
@@ -55,6 +60,7 @@ class CycleFacts:
         today_rows: Sequence[Checkin] = (),
         breakdowns: Mapping[str, Any] | None = None,
         faculty_names: Mapping[str, str] | None = None,
+        minutes: Mapping[tuple[date, int], Mapping[int, int]] | None = None,
     ) -> CycleFacts:
         return cls(
             now,
@@ -63,6 +69,7 @@ class CycleFacts:
             today_rows,
             breakdowns or {},
             faculty_names or {},
+            minutes or {},
         )
 
 

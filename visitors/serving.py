@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
 from django.db import DatabaseError
 
-from visitors import cache, faculties, last_good, rendered, rollup
+from visitors import cache, faculties, hourly, last_good, rendered, rollup
 from visitors.breakdowns import Breakdown
 from visitors.clock import local_now, next_day, seconds_until_midnight
 from visitors.endpoints import TODAY, Endpoint, Source
@@ -47,6 +48,7 @@ class RequestFacts:
         self.now = now
         self.queries = queries
         self._breakdowns: dict[str, Any] = {}
+        self._minutes: dict[tuple[date, int], Mapping[int, int]] = {}
 
     @property
     def today(self) -> date:
@@ -77,6 +79,11 @@ class RequestFacts:
     @cached_property
     def faculty_names(self) -> dict[str, str]:
         return faculties.names()
+
+    def hour_minutes(self, day: date, hour: int) -> Mapping[int, int]:
+        if (day, hour) not in self._minutes:
+            self._minutes[(day, hour)] = hourly.minutes_of(self.queries, day, hour)
+        return self._minutes[(day, hour)]
 
 
 def request_facts(now: datetime | None = None) -> RequestFacts:

@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,7 +34,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
 
-from visitors import serving, sse
+from visitors import changes, serving, sse
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
 from visitors.endpoints import SUMMARY, TODAY
@@ -60,6 +61,7 @@ class StreamState:
     summary: bytes | None = None  # the /summary body
     summary_version: int = 0  # the version at which the summary body last changed
     today: int | None = None  # today's count
+    today_event: bytes = b""  # its ``update`` event, rendered once for every client
 
     def advance(self, snapshot: Snapshot) -> StreamState:
         notice = snapshot.notice
@@ -72,6 +74,9 @@ class StreamState:
             at=notice.at if notice is not None else self.at,
             today=json.loads(today.body)["total"] if today is not None else self.today,
         )
+        if state.today is not None and (state.today, state.at) != (self.today, self.at):
+            data = _json({"total": state.today, "generated_at": state.at})
+            state = replace(state, today_event=sse.event("update", data))
         if summary is not None and summary.body != self.summary:
             state = replace(state, summary=summary.body, summary_version=version)
         return state
@@ -84,7 +89,7 @@ class Hub:
         self.keepalive_s = keepalive_s
         self.max_clients = max_clients
         self.state = StreamState()
-        self.clients = 0
+        self.active: set[Client] = set()
         self.closing = False
         self._wakeup = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -104,10 +109,23 @@ class Hub:
         wakeup, self._wakeup = self._wakeup, asyncio.Event()
         wakeup.set()
 
+    @property
+    def clients(self) -> int:
+        return len(self.active)
+
     async def _keepalive_ticks(self) -> None:
         while not self.closing:
             await asyncio.sleep(self.keepalive_s)
+            self._drop_stuck()
             self._wake()
+
+    def _drop_stuck(self) -> None:
+        """Cut the clients whose last write has not been taken for their send timeout: a
+        client too slow to read cannot make the server hold its backlog."""
+        now = time.monotonic()
+        for client in list(self.active):
+            if client.stuck(now):
+                client.cut()
 
     async def wait(self) -> None:
         """Until the state changes, a keepalive is due, or the hub closes."""
@@ -125,16 +143,33 @@ class ClientGone(Exception):
 
 
 class Client:
+    """One stream's connection. A write that the socket does not take within ``timeout_s``
+    gets the client cut by its hub's watchdog (checked every keepalive), which costs nothing
+    per write, unlike a timer around each of them."""
+
     def __init__(self, send: Send, *, timeout_s: float) -> None:
         self._send = send
         self.timeout_s = timeout_s
+        self.writing_since: float | None = None
+        self.timed_out = False
+        self.task = asyncio.current_task()
+
+    def stuck(self, now: float) -> bool:
+        return self.writing_since is not None and now - self.writing_since > self.timeout_s
+
+    def cut(self) -> None:
+        self.timed_out = True
+        if self.task is not None:
+            self.task.cancel()
 
     async def write(self, data: bytes) -> None:
+        self.writing_since = time.monotonic()
         try:
-            async with asyncio.timeout(self.timeout_s):
-                await self._send({"type": "http.response.body", "body": data, "more_body": True})
-        except Exception as exc:  # timed out, or the connection is closed
+            await self._send({"type": "http.response.body", "body": data, "more_body": True})
+        except Exception as exc:  # the connection is closed
             raise ClientGone(str(exc) or type(exc).__name__) from exc
+        finally:
+            self.writing_since = None
 
     async def end(self) -> None:
         try:
@@ -202,9 +237,19 @@ async def today_stream(client: Client, hub: Hub, last_id: int | None) -> None:
         if state.today is None or state.today == shown:
             return None
         shown = state.today
-        return sse.event("update", _json({"total": shown, "generated_at": state.at}))
+        return state.today_event
 
     await _follow(client, hub, update)
+
+
+def _notice_then_summary() -> tuple[changes.Notice | None, dict[str, Any]]:
+    """Before this process's watcher has read anything: the last notice, then the summary
+    (read in that order, the body is at least as new as the notice's version)."""
+    try:
+        notice = changes.current()
+    except Exception:  # the cache is unreachable: no version to give
+        notice = None
+    return notice, serving.response_body(SUMMARY)
 
 
 async def _summary_now(hub: Hub) -> tuple[bytes, int] | Exception:
@@ -212,10 +257,10 @@ async def _summary_now(hub: Hub) -> tuple[bytes, int] | Exception:
     if state.summary is not None:
         return state.summary, state.summary_version
     try:
-        body = await _in_thread(lambda: serving.response_body(SUMMARY))
+        notice, body = await _in_thread(_notice_then_summary)
     except serving.NoData as exc:
         return exc
-    return render(body).body, state.version
+    return render(body).body, notice.version if notice is not None else state.version
 
 
 async def summary_stream(client: Client, hub: Hub, last_id: int | None) -> None:
@@ -362,8 +407,8 @@ class StreamsApp:
                 "too_many_streams",
                 [(b"retry-after", str(RETRY_AFTER_FULL_S).encode())],
             )
-        hub.clients += 1
         client = Client(send, timeout_s=visitor_settings().STREAM_SEND_TIMEOUT_S)
+        hub.active.add(client)
         watcher = asyncio.create_task(_cancel_on_disconnect(receive, asyncio.current_task()))
         try:
             await send(
@@ -378,8 +423,10 @@ class StreamsApp:
         except ClientGone as exc:
             logger.debug("stream client gone: %s", exc)
         except asyncio.CancelledError:
-            if not watcher.done():
+            if client.timed_out:
+                logger.info("stream client dropped: it took no write for %ss", client.timeout_s)
+            elif not watcher.done():
                 raise  # cancelled by the server, not by the client leaving
         finally:
             watcher.cancel()
-            hub.clients -= 1
+            hub.active.discard(client)

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import connections
 
-from visitors import cache, faculties, keys, prometheus, publishing, rollup
+from visitors import cache, faculties, history, hourly, keys, prometheus, publishing, rollup
 from visitors.breakdowns import BREAKDOWNS
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
@@ -131,6 +131,7 @@ class Cycle:
             queries, timedelta(milliseconds=visitor_settings().VISITOR_RECONCILE_INTERVAL_MS)
         )
         self.monotonic = monotonic
+        self.past_minutes = hourly.PastMinutes(queries)
         self.closed: ClosedTotals | None = None
         self.breakdowns: dict[str, Any] = {}
         self._closed_for: tuple[date, list[Any]] | None = None
@@ -166,6 +167,7 @@ class Cycle:
         if self._closed_for == (today, stamps[:-1]):
             return
         days, _ = rollup.update(today=today, queries=self.queries)
+        history.update(today=today, queries=self.queries)  # for reports: older days, once
         self.closed = closed_totals(days, today)
         self.breakdowns = {b.name: b.keep(today=today, queries=self.queries) for b in BREAKDOWNS}
         self._closed_for = (today, self._stamps()[:-1])
@@ -178,9 +180,16 @@ class Cycle:
         self._timed(steps, "rollup", lambda: self._refresh_closed(today))
         count = self._timed(steps, "count", lambda: self.counter.refresh(now=now))
         self._timed(steps, "rows", lambda: self.today_rows.refresh(now=now))
+        minutes = self.past_minutes.refresh(now)  # two small queries once an hour
         assert self.closed is not None
         facts = publishing.CycleFacts(
-            now, self.closed, count, self.today_rows.rows, self.breakdowns, self.faculty_names
+            now,
+            self.closed,
+            count,
+            self.today_rows.rows,
+            self.breakdowns,
+            self.faculty_names,
+            minutes,
         )
         self._timed(steps, "publish", lambda: publishing.publish(facts, ttl=key_ttl))
         return CycleReport(self.number, count, steps, (self.monotonic() - start) * 1000)

@@ -10,13 +10,20 @@ late ones with lower ids. The count itself stays with the configured mode (``tod
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from visitors.clock import next_day
 from visitors.queries import VisitorQueries
 from visitors.queries.base import Checkin
 from visitors.today import Reconciling
+
+
+class Appended(tuple):  # type: ignore[type-arg]
+    """Today's rows after new ones arrived; ``before`` is the tuple they extend (only the
+    latest link is kept), so a tally of them counts only the new rows."""
+
+    before: tuple[Checkin, ...] | None = None
 
 
 class TodayRows(Reconciling):
@@ -32,12 +39,18 @@ class TodayRows(Reconciling):
             rows = tuple(self.queries.rows_after(start=today, end=next_day(today), after_id=0))
             self.mark_reconciled(now)
             changed = rows != self.rows
-            self.rows = rows
+            if changed:  # unchanged: keep the same object, so what was computed from it holds
+                self.rows = rows
         else:
             last = max((row.visitor_id for row in self.rows), default=0)
             new = self.queries.rows_after(start=today, end=next_day(today), after_id=last)
             changed = bool(new)
-            self.rows += tuple(new)
+            if changed:
+                if isinstance(self.rows, Appended):
+                    self.rows.before = None  # one link, not a chain of every earlier tuple
+                appended = Appended(self.rows + tuple(new))
+                appended.before = self.rows
+                self.rows = appended
         if changed:
             self.version += 1
         return changed
@@ -46,3 +59,23 @@ class TodayRows(Reconciling):
 def tally(rows: Iterable[Checkin], key: Callable[[Checkin], object]) -> Counter[object]:
     """How many of ``rows`` fall under each ``key(row)`` (e.g. the hour, the room)."""
     return Counter(key(row) for row in rows)
+
+
+_tallies: dict[Callable[[Checkin], object], tuple[Sequence[Checkin], Counter[object]]] = {}
+
+
+def kept_tally(rows: Sequence[Checkin], key: Callable[[Checkin], object]) -> Counter[object]:
+    """``tally``, reused while ``rows`` is the same object (the loop's rows between
+    changes), and extended by the new rows only when ``rows`` appends to the last ones
+    (``Appended``); the result is shared: do not mutate it."""
+    last = _tallies.get(key)
+    if last is not None and last[0] is rows:
+        return last[1]
+    before = getattr(rows, "before", None)
+    if last is not None and before is not None and last[0] is before:
+        counts = last[1].copy()
+        counts.update(key(row) for row in rows[len(before) :])
+    else:
+        counts = tally(rows, key)
+    _tallies[key] = (rows, counts)
+    return counts

@@ -67,7 +67,8 @@ def chromium() -> Iterator[Browser]:
 @pytest.fixture
 def open_page(chromium: Browser, live_server) -> Iterator[OpenPage]:
     """``open_page(path, viewport=DESKTOP, color_scheme="light", before_load=None,
-    streams=None)`` on the live server.
+    streams=None, locale="en-US")`` on the live server (``locale`` also sets the browser's
+    Accept-Language).
 
     Without ``streams`` (the URL of a running streams server) the page's live stream answers
     204, which tells EventSource not to reconnect: the page polls, as when streams are down.
@@ -82,9 +83,10 @@ def open_page(chromium: Browser, live_server) -> Iterator[OpenPage]:
         color_scheme: str = "light",
         before_load: Callable[[Page], None] | None = None,
         streams: str | None = None,
+        locale: str = "en-US",
     ) -> OpenedPage:
         context = chromium.new_context(
-            viewport=viewport, color_scheme=color_scheme, locale="en-US", timezone_id="UTC"
+            viewport=viewport, color_scheme=color_scheme, locale=locale, timezone_id="UTC"
         )
         contexts.append(context)
         log = PageLog()

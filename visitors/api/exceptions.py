@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext, gettext_lazy
 from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -14,7 +15,9 @@ from rest_framework.views import exception_handler
 
 class ServiceUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The visitor database is unreachable and no earlier value is available."
+    default_detail = gettext_lazy(
+        "The visitor database is unreachable and no earlier value is available."
+    )
     default_code = "database_unavailable"
 
 
@@ -42,17 +45,17 @@ def _json_error(status_code: int, detail: str, code: str) -> JsonResponse:
 # Django-level errors (unknown path, bad Host header, a crash): JSON under the API paths.
 def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> Any:
     if _is_api(request):
-        return _json_error(400, "Bad request.", "bad_request")
+        return _json_error(400, gettext("Bad request."), "bad_request")
     return defaults.bad_request(request, exception, **kwargs)
 
 
 def not_found(request: HttpRequest, exception: Exception, **kwargs: Any) -> Any:
     if _is_api(request):
-        return _json_error(404, "Not found.", "not_found")
+        return _json_error(404, gettext("Not found."), "not_found")
     return defaults.page_not_found(request, exception, **kwargs)
 
 
 def server_error(request: HttpRequest, **kwargs: Any) -> Any:
     if _is_api(request):
-        return _json_error(500, "Internal server error.", "server_error")
+        return _json_error(500, gettext("Internal server error."), "server_error")
     return defaults.server_error(request, **kwargs)

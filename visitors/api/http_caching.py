@@ -15,11 +15,13 @@ from django.http import HttpRequest, HttpResponseBase, HttpResponseNotModified
 from django.utils.cache import parse_etags
 
 from visitors.conf import visitor_settings
-from visitors.endpoints import CATALOGUE
+from visitors.endpoints import CATALOGUE, REPORT_PATH
 from visitors.rendered import etag_for
 
-# Each catalogue endpoint's path, without and with the trailing slash the router accepts.
-PATHS = frozenset(p for e in CATALOGUE for p in (e.url_path, e.url_path + "/"))
+# Each catalogue endpoint's path and the report's, without and with the trailing slash.
+PATHS = frozenset(
+    p for path in (*(e.url_path for e in CATALOGUE), REPORT_PATH) for p in (path, path + "/")
+)
 
 
 # A staff member's full ranking: for their browser only, never a shared cache.

@@ -144,3 +144,130 @@ class TodayStreamUpdateSerializer(serializers.Serializer):
     generated_at = serializers.DateTimeField(
         help_text="When the count was read from the database (ISO 8601, local)."
     )
+
+
+# --- when and where -----------------------------------------------------------------------
+class HourSerializer(serializers.Serializer):
+    hour = serializers.IntegerField(min_value=0, max_value=23, help_text="Local hour, 0-23.")
+    total = serializers.IntegerField(min_value=0, help_text="Today's check-ins in this hour.")
+    last_week = serializers.IntegerField(
+        min_value=0, help_text="Check-ins in this hour on the same weekday last week."
+    )
+
+
+class PeakHourSerializer(serializers.Serializer):
+    hour = serializers.IntegerField(min_value=0, max_value=23)
+    total = serializers.IntegerField(min_value=0)
+
+
+class TodayHourlySerializer(StaleMixin):
+    date = serializers.DateField(help_text="Today, library-local.")
+    last_week_date = serializers.DateField(help_text="The same weekday last week.")
+    current_hour = serializers.IntegerField(
+        min_value=0, max_value=23, help_text="The local hour now; its total is live."
+    )
+    hours = HourSerializer(
+        many=True,
+        help_text="The 24 local wall-clock hours of today, 0-23 (on a DST day, a skipped "
+        "hour stays empty and a repeated hour holds both).",
+    )
+    peak = PeakHourSerializer(
+        allow_null=True,
+        help_text="The busiest hour so far (the earliest of equal ones); null before the "
+        "first check-in of the day.",
+    )
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+
+
+class ComparedDaySerializer(serializers.Serializer):
+    date = serializers.DateField(help_text="The earlier day (the same weekday).")
+    total = serializers.IntegerField(
+        min_value=0, help_text="Its check-ins before the same local time, to the minute."
+    )
+    difference = serializers.IntegerField(help_text="Today's count minus total.")
+    percent = serializers.FloatField(
+        allow_null=True, help_text="difference / total x 100, one decimal; null when total is 0."
+    )
+
+
+class TodayCompareSerializer(StaleMixin):
+    date = serializers.DateField(help_text="Today, library-local.")
+    time = serializers.RegexField(r"^\d{2}:\d{2}$", help_text="The local time compared, HH:MM.")
+    today = serializers.IntegerField(min_value=0, help_text="Today's count (as /today).")
+    last_week = ComparedDaySerializer(help_text="The same weekday 7 days ago.")
+    last_year = ComparedDaySerializer(help_text="The same weekday 364 days (52 weeks) ago.")
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+
+
+class RoomTotalSerializer(serializers.Serializer):
+    room_code = serializers.CharField(
+        allow_null=True, help_text="The room; null for check-ins without one."
+    )
+    total = serializers.IntegerField(min_value=1)
+
+
+ROOMS_HELP = "By total, largest first; equal totals by room_code, the null group last."
+
+
+class RoomsTodaySerializer(StaleMixin):
+    date = serializers.DateField(help_text="Today, library-local.")
+    rooms = RoomTotalSerializer(many=True, help_text=ROOMS_HELP)
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+
+
+class RoomsMonthlySerializer(StaleMixin):
+    month = serializers.RegexField(r"^\d{4}-\d{2}$", help_text="This month, YYYY-MM.")
+    rooms = RoomTotalSerializer(many=True, help_text=ROOMS_HELP)
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+
+
+class WeekdayHoursSerializer(serializers.Serializer):
+    weekday = serializers.IntegerField(
+        min_value=1, max_value=7, help_text="ISO weekday: 1 Monday .. 7 Sunday."
+    )
+    hours = serializers.ListField(
+        child=serializers.FloatField(min_value=0),
+        min_length=24,
+        max_length=24,
+        help_text="Average check-ins in each local hour 0-23, two decimals.",
+    )
+
+
+class HeatmapSerializer(StaleMixin):
+    weeks = serializers.IntegerField(min_value=1, help_text="HEATMAP_WEEKS: weeks averaged.")
+    # "from" is a Python keyword: the class namespace takes it as a string.
+    locals()["from"] = serializers.DateField(help_text="The first day averaged: a Monday.")
+    to = serializers.DateField(help_text="The last day averaged: last Sunday.")
+    days = WeekdayHoursSerializer(many=True, help_text="Monday first.")
+    source = serializers.ChoiceField(choices=["cache", "db"], help_text=SOURCE_HELP)
+
+
+class ReportRowSerializer(serializers.Serializer):
+    period = serializers.CharField(
+        help_text="YYYY-MM-DD (day), YYYY-Www (ISO week), YYYY-MM (month) or YYYY (year)."
+    )
+    start = serializers.DateField(help_text="The period's first day inside the range.")
+    end = serializers.DateField(help_text="The period's last day inside the range.")
+    total = serializers.IntegerField(min_value=0)
+
+
+class ReportSerializer(serializers.Serializer):
+    locals()["from"] = serializers.DateField(help_text="The first day, as asked.")
+    to = serializers.DateField(help_text="The last day, as asked (inclusive).")
+    by = serializers.ChoiceField(choices=["day", "week", "month", "year"])
+    total = serializers.IntegerField(min_value=0, help_text="The whole range.")
+    rows = ReportRowSerializer(many=True, help_text="One per period, oldest first.")
+    stale = serializers.BooleanField(
+        required=False,
+        help_text="Present (true) only while the database is unreachable: today's count is "
+        "its last good value.",
+    )
+    as_of = serializers.DateTimeField(required=False, help_text=AS_OF_HELP)
+
+
+class ReportErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What is wrong with the parameter.")
+    code = serializers.ChoiceField(choices=["invalid_parameter"])
+    parameter = serializers.ChoiceField(
+        choices=["from", "to", "by", "format"], help_text="The query parameter at fault."
+    )

@@ -1,7 +1,8 @@
 """The visitor counts API: one DRF action per catalogue entry (``visitors.endpoints``).
 
-The API is read-only (GET, HEAD, OPTIONS; anything else is 405). Query parameters are not
-used, and unknown ones are ignored (all of them, ``format`` included).
+The API is read-only (GET, HEAD, OPTIONS; anything else is 405). The report's parameters
+(``visitors.api.report``) are the only query parameters the API reads; these endpoints use
+none, and unknown ones are ignored (all of them, ``format`` included).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from visitors.api.http_caching import PRIVATE
 from visitors.endpoints import CATALOGUE, Endpoint
 
 DESCRIPTION = (
-    "Query parameters are not used; unknown ones are ignored. While the database is "
+    "Query parameters are not used (the report's are the only ones the API reads); unknown "
+    "ones are ignored. While the database is "
     "unreachable, the last good value is served with `stale: true` and `as_of`; if there is "
     "none, 503. Every 200 carries an `ETag` and `Cache-Control: max-age` (the refresh "
     "interval); a request with a matching `If-None-Match` gets 304 with no body."

@@ -68,3 +68,12 @@ class VisitorQueries(Protocol):
         """Per day, the count per local hour 0-23 (wall-clock hours: a DST day has 23 or
         25 of them, folded into these 24); days and hours with no rows are absent."""
         ...
+
+    def minute_counts(self, *, start: datetime, end: datetime) -> dict[int, int]:
+        """Per minute of the hour 0-59, the rows with ``start <= checkin_date < end`` (naive
+        local wall-clock times, at most an hour apart); minutes with no rows are absent."""
+        ...
+
+    def first_day(self) -> date | None:
+        """The local day of the oldest check-in (the index's first entry); None when empty."""
+        ...

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from django.db.models import CharField, Count, Max, QuerySet, Value
-from django.db.models.functions import Cast, Coalesce, Concat, ExtractHour, LPad, TruncDate
+from django.db.models import CharField, Count, Max, Min, QuerySet, Value
+from django.db.models.functions import (
+    Cast,
+    Coalesce,
+    Concat,
+    ExtractHour,
+    ExtractMinute,
+    LPad,
+    TruncDate,
+)
 from django.utils import timezone
 
 from visitors.clock import aware_day_start
@@ -137,3 +145,24 @@ class OrmQueries:
             .annotate(n=Count("visitor_id"))
         )
         return _grouped(rows)
+
+    @timed_question("orm")
+    def minute_counts(self, *, start: datetime, end: datetime) -> dict[int, int]:
+        zone = timezone.get_default_timezone()
+        rows = (
+            Visitor.objects.using(self.using)
+            .filter(
+                checkin_date__gte=timezone.make_aware(start.replace(tzinfo=None), zone),
+                checkin_date__lt=timezone.make_aware(end.replace(tzinfo=None), zone),
+            )
+            .order_by()
+            .annotate(minute=ExtractMinute("checkin_date"))
+            .values_list("minute")
+            .annotate(n=Count("visitor_id"))
+        )
+        return {minute: n for minute, n in rows if minute is not None}
+
+    @timed_question("orm")
+    def first_day(self) -> date | None:
+        first = Visitor.objects.using(self.using).aggregate(first=Min("checkin_date"))["first"]
+        return None if first is None else timezone.localtime(first).date()

@@ -16,6 +16,10 @@ from visitors.routers import VISITORS_DB
 
 # The local hour of checkin_date: the one expression the two vendors spell differently.
 _HOUR = {"mysql": "HOUR(checkin_date)", "sqlite": "CAST(strftime('%%H', checkin_date) AS INTEGER)"}
+_MINUTE = {
+    "mysql": "MINUTE(checkin_date)",
+    "sqlite": "CAST(strftime('%%M', checkin_date) AS INTEGER)",
+}
 _COLUMNS: dict[str, str] = {"institution": "institution", "room_code": "room_code"}
 
 
@@ -52,6 +56,8 @@ class RawQueries:
             f"GROUP BY DATE(checkin_date), member_id) g JOIN {table} v ON v.visitor_id = g.last_id"
         )
         self._hour = _HOUR[connection.vendor]
+        self._minute = _MINUTE[connection.vendor]
+        self._table = table
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with connections[self.using].cursor() as cursor:
@@ -124,3 +130,16 @@ class RawQueries:
                 [day_start(start), day_start(end)],
             )
         )
+
+    @timed_question("raw")
+    def minute_counts(self, *, start: datetime, end: datetime) -> dict[int, int]:
+        rows = self._fetch(
+            f"SELECT {self._minute}, COUNT(*) {self._range} GROUP BY {self._minute}",
+            [start.replace(tzinfo=None), end.replace(tzinfo=None)],
+        )
+        return {int(minute): int(count) for minute, count in rows if minute is not None}
+
+    @timed_question("raw")
+    def first_day(self) -> date | None:
+        first = self._fetch(f"SELECT MIN(checkin_date) FROM {self._table}", [])[0][0]
+        return None if first is None else _as_datetime(first).date()

@@ -23,6 +23,12 @@
   const STREAM_RETRY_MS = 15000; // after the stream failed for good, try it again this often
 
   const $ = (id) => document.getElementById(id);
+  // Words from Django's JavaScript catalog (/jsi18n, the page's language); English without it.
+  const _ = window.gettext || ((text) => text);
+  const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
+  const fill = (template, values) =>
+    template.replace(/%\((\w+)\)s/g, (_match, key) => (key in values ? values[key] : ""));
+  const lang = document.documentElement.lang || undefined;
   const els = {
     count: $("today-count"),
     date: $("today-date"),
@@ -36,19 +42,19 @@
   };
 
   // --- formatting ---------------------------------------------------------------------
-  const numberFormat = new Intl.NumberFormat();
-  const compactFormat = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
-  const utc = (options) => new Intl.DateTimeFormat(undefined, { ...options, timeZone: "UTC" });
+  const numberFormat = new Intl.NumberFormat(lang);
+  const compactFormat = new Intl.NumberFormat(lang, { notation: "compact", maximumFractionDigits: 1 });
+  const utc = (options) => new Intl.DateTimeFormat(lang, { ...options, timeZone: "UTC" });
   const fmt = {
     weekday: utc({ weekday: "short" }),
     dayMonth: utc({ day: "numeric", month: "short" }),
     longDay: utc({ weekday: "long", day: "numeric", month: "long", year: "numeric" }),
     month: utc({ month: "short" }),
     monthYear: utc({ month: "long", year: "numeric" }),
-    clock: new Intl.DateTimeFormat(undefined, {
+    clock: new Intl.DateTimeFormat(lang, {
       hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: config.timeZone,
     }),
-    clockDay: new Intl.DateTimeFormat(undefined, {
+    clockDay: new Intl.DateTimeFormat(lang, {
       day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", second: "2-digit",
       timeZone: config.timeZone,
     }),
@@ -63,13 +69,13 @@
     fmt.libraryDay.format(date) === fmt.libraryDay.format(new Date())
       ? fmt.clock.format(date)
       : fmt.clockDay.format(date);
-  const plural = (n, word) => `${numberFormat.format(n)} ${word}${n === 1 ? "" : "s"}`;
+  const visitors = (n) => fill(ngettext("%(n)s visitor", "%(n)s visitors", n), { n: numberFormat.format(n) });
 
   // --- the three series: how each point is labelled -----------------------------------
   const SERIES = {
     weekly: {
-      title: "Last 7 days",
-      column: "Day",
+      title: _("Last 7 days"),
+      column: _("Day"),
       points: (items) => items.map((item) => {
         const day = calendarDate(item.date);
         return {
@@ -82,8 +88,8 @@
       }),
     },
     monthly: {
-      title: "Last 12 months",
-      column: "Month",
+      title: _("Last 12 months"),
+      column: _("Month"),
       points: (items) => items.map((item, index) => {
         const month = calendarDate(`${item.month}-01`);
         const firstOrJanuary = index === 0 || month.getUTCMonth() === 0;
@@ -98,8 +104,8 @@
       }),
     },
     yearly: {
-      title: "Last 5 years",
-      column: "Year",
+      title: _("Last 5 years"),
+      column: _("Year"),
       points: (items) => items.map((item) => ({
         label: String(item.year), sublabel: "", name: String(item.year), value: item.total,
       })),
@@ -167,8 +173,8 @@
 
     const node = svg("svg", {
       width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
-      "aria-label": `${spec.title}, bar chart: ` +
-        points.map((p) => `${p.name} ${plural(p.value, "visitor")}`).join("; "),
+      "aria-label": fill(_("%(title)s, bar chart: "), { title: spec.title }) +
+        points.map((p) => `${p.name} ${visitors(p.value)}`).join("; "),
     });
     const axes = svg("g", { "aria-hidden": "true" }, node);
     for (const tick of ticks) {
@@ -181,7 +187,7 @@
       class: "axis-title", "text-anchor": "middle",
       transform: `translate(${textSize * 0.9} ${margin.top + innerH / 2}) rotate(-90)`,
     }, axes);
-    axisTitle.textContent = "visitors";
+    axisTitle.textContent = _("visitors");
 
     points.forEach((point, index) => {
       const cx = margin.left + band * (index + 0.5);
@@ -229,7 +235,7 @@
       if (!slot) { tip.hidden = true; return; }
       const index = Number(slot.dataset.index);
       slot.classList.add("active");
-      tip.textContent = `${points[index].name}: ${plural(points[index].value, "visitor")}`;
+      tip.textContent = `${points[index].name}: ${visitors(points[index].value)}`;
       tip.style.left = `${xOf(index)}px`;
       tip.style.top = `${yOf(index)}px`;
       tip.hidden = false;
@@ -246,7 +252,7 @@
     const table = document.createElement("table");
     table.createCaption().textContent = spec.title;
     const head = table.createTHead().insertRow();
-    for (const [text, cls] of [[spec.column, ""], ["Visitors", "num"]]) {
+    for (const [text, cls] of [[spec.column, ""], [_("Visitors"), "num"]]) {
       const th = document.createElement("th");
       th.scope = "col";
       th.textContent = text;
@@ -304,9 +310,9 @@
     if (typeof source !== "string" || !source) return "";
     const parts = source.split(",").map((part) => part.split(":"));
     const fromDb = parts.filter(([, where]) => where === "db").map(([name]) => name);
-    if (!fromDb.length) return "served from cache";
-    if (fromDb.length === parts.length) return "computed from the database";
-    return `${fromDb.join(", ")} computed from the database`;
+    if (!fromDb.length) return _("served from cache");
+    if (fromDb.length === parts.length) return _("computed from the database");
+    return fill(_("%(parts)s computed from the database"), { parts: fromDb.join(", ") });
   }
 
   function renderStatus() {
@@ -316,37 +322,38 @@
     if (state.failure) {
       mode = summary ? "stale" : "loading";
       text = summary
-        ? `Stale: cannot reach the API (${state.failure}) since ${formatTime(state.failingSince)}; showing the last numbers`
-        : `Waiting for data: the API is not answering (${state.failure})`;
+        ? fill(_("Stale: cannot reach the API (%(reason)s) since %(time)s; showing the last numbers"), { reason: state.failure, time: formatTime(state.failingSince) })
+        : fill(_("Waiting for data: the API is not answering (%(reason)s)"), { reason: state.failure });
     } else if (summary && summary.stale === true) {
       mode = "degraded";
-      text = "Degraded: the server could not refresh the numbers; showing its last good values";
+      text = _("Degraded: the server could not refresh the numbers; showing its last good values");
     } else {
       mode = summary ? "live" : "loading";
-      text = summary ? "Live" : "Loading…";
+      text = summary ? _("Live") : _("Loading…");
     }
     root.dataset.state = mode;
     if (els.statusText.textContent !== text) els.statusText.textContent = text;
     els.badge.hidden = !(mode === "stale" || mode === "degraded");
-    els.badge.textContent = mode === "degraded" ? "degraded" : "stale";
+    els.badge.textContent = mode === "degraded" ? _("degraded") : _("stale");
     if (state.dataTime) {
       els.asOf.textContent = formatTime(state.dataTime);
       els.asOf.dateTime = state.dataTime.toISOString();
     }
     if (state.lastSuccess) {
       const seconds = Math.max(0, Math.round((Date.now() - state.lastSuccess) / 1000));
-      const updated = state.failure ? "last update" : "updated";
-      els.statusAge.textContent = seconds < 2 ? `${updated} just now` : `${updated} ${seconds} s ago`;
+      els.statusAge.textContent = state.failure
+        ? (seconds < 2 ? _("last update just now") : fill(_("last update %(seconds)s s ago"), { seconds }))
+        : (seconds < 2 ? _("updated just now") : fill(_("updated %(seconds)s s ago"), { seconds }));
     }
     els.statusSource.textContent = summary ? describeSource(summary.source) : "";
     root.dataset.transport = state.transport;
     els.statusTransport.textContent = state.transport === "live"
-      ? "live: pushed by the server"
-      : `polling every ${config.pollMs / 1000} s`;
+      ? _("live: pushed by the server")
+      : fill(_("polling every %(seconds)s s"), { seconds: config.pollMs / 1000 });
     // /health is about the service (loop, cache), not these numbers: shown, not a state.
     const health = state.health;
     els.statusHealth.textContent = health && health.status !== "ok"
-      ? `service ${health.status}${health.reasons.length ? `: ${health.reasons.join("; ")}` : ""}`
+      ? fill(_("service %(status)s"), { status: health.status }) + (health.reasons.length ? `: ${health.reasons.join("; ")}` : "")
       : "";
   }
 
@@ -378,7 +385,7 @@
     try {
       response = await fetchJson(config.apiUrl, state.etag ? { "If-None-Match": state.etag } : {});
     } catch (error) {
-      return fail(error.name === "AbortError" ? "timed out" : "network error");
+      return fail(error.name === "AbortError" ? _("timed out") : _("network error"));
     }
     if (response.status === 304 && state.summary) {
       return succeed(state.summary, response);
@@ -388,9 +395,9 @@
     try {
       body = await response.json();
     } catch {
-      return fail("invalid JSON");
+      return fail(_("invalid JSON"));
     }
-    if (!isSummary(body)) return fail("unexpected response");
+    if (!isSummary(body)) return fail(_("unexpected response"));
     state.etag = response.headers.get("ETag");
     const changed = JSON.stringify(body) !== JSON.stringify(state.summary);
     succeed(body, response);
