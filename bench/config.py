@@ -42,8 +42,17 @@ class BenchConfig:
     port: int = 18_731
     server_cpu: str = "0"
     client_cpu: str = "1"
+    # streams: idle SSE streams held on one streams process (bench/streams.py)
+    stream_levels: tuple[int, ...] = (1000, 5000, 10_000, 19_000)
+    stream_max_clients: int = 19_500  # STREAM_MAX_CLIENTS for the run
+    stream_updates: int = 10  # check-ins (so updates) per level
+    stream_update_interval_s: float = 2.0  # between them (the loop runs a cycle a second)
+    stream_idle_s: int = 10  # the worker's CPU is read over this long with nothing sent
+    stream_wrk_held: int = 5000  # streams held during the second /summary wrk run
     prometheus_dir: str = ""  # a fresh directory per run (set by the runner)
-    sections: tuple[str, ...] = field(default=("loop", "daily", "cold", "http", "load"), repr=False)
+    sections: tuple[str, ...] = field(
+        default=("loop", "daily", "cold", "http", "load", "streams"), repr=False
+    )
 
     @property
     def report_path(self) -> Path:
@@ -96,6 +105,11 @@ SMOKE = dict(
     connections=4,
     load_clients=(4, 8),
     load_duration=1,
+    stream_levels=(50,),
+    stream_updates=2,
+    stream_update_interval_s=1.5,
+    stream_idle_s=1,
+    stream_wrk_held=50,
 )
 
 
@@ -116,7 +130,12 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     )
     parser.add_argument(
         "--only",
-        help="comma-separated sections: loop,daily,cold,http,load (RSS is measured in load)",
+        help="comma-separated sections: loop,daily,cold,http,load,streams "
+        "(RSS is measured in load)",
+    )
+    parser.add_argument(
+        "--stream-levels",
+        help="comma-separated numbers of streams to hold (1000,5000,10000,19000)",
     )
     args = parser.parse_args(argv)
     config = BenchConfig(**SMOKE) if args.smoke else BenchConfig()
@@ -141,6 +160,10 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         overrides["reload"] = True
     if args.report_only:
         overrides["report_only"] = True
+    if args.stream_levels:
+        overrides["stream_levels"] = tuple(
+            int(n) for n in args.stream_levels.split(",") if n.strip()
+        )
     if args.only:
         overrides["sections"] = tuple(s.strip() for s in args.only.split(",") if s.strip())
     return replace(config, **overrides)

@@ -45,7 +45,7 @@ def run(config: BenchConfig) -> Path:
 def _run(config: BenchConfig) -> Path:
     dataset.create_database(config)
     setup_django(config)
-    from bench import engine, http, machine
+    from bench import engine, http, machine, streams
 
     results: dict[str, Any] = {
         "started": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -72,6 +72,7 @@ def _run(config: BenchConfig) -> Path:
         "cold": lambda: engine.cold_start(config),
         "http": lambda: http.warm_http(config),
         "load": lambda: http.pollers(config),
+        "streams": lambda: streams.streams(config),
     }
     for name, measure in sections.items():
         if name in config.sections:
