@@ -196,9 +196,9 @@ def stream_section(r: dict[str, Any], config: BenchConfig) -> list[str]:
     )
     out.append(
         "| streams asked | held | failed | worker RSS MiB | MiB per 1,000 | idle CPU % | "
-        "updates | delivery p50 ms | p99 ms | max ms | missed | cycle ms |"
+        "updates | delivery p50 ms | p99 ms | max ms | missed | cycle ms | load avg |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for level in r["levels"]:
         out.append(
             f"| {level['level']:,} | {level['held']:,} | {level['grow']['failed']} | "
@@ -206,7 +206,7 @@ def stream_section(r: dict[str, Any], config: BenchConfig) -> list[str]:
             f"{_fmt(level['idle_cpu_percent'], 2)} | {level['updates_seen']}/{level['updates']} | "
             f"{_fmt(level['p50_ms'], 0)} | {_fmt(level['p99_ms'], 0)} | "
             f"{_fmt(level['max_ms'], 0)} | {level['clients_missing_updates']:,} | "
-            f"{_fmt(level['loop_cycle_ms'], 1)} |"
+            f"{_fmt(level['loop_cycle_ms'], 1)} | {_fmt(level['loadavg_1m'], 1)} |"
         )
     out.append("")
     if r["summary"]:

@@ -276,6 +276,7 @@ def level(
         "idle_seconds": config.stream_idle_s,
         "updates": config.stream_updates,
         "loop_cycle_ms": median(cycles),
+        "loadavg_1m": os.getloadavg()[0],
         **figures,
         "rss_per_1000_kib": (rss - rss_zero) / (figures["streams"] / 1000)
         if figures["streams"]
@@ -292,7 +293,8 @@ def summary_under_load(
     spec = http.ServerSpec(http.PRIMARY, 1, config.server_cpu)
     paused = contextlib.nullcontext() if client is None else client.paused()
     with paused, http.server(spec, config), checkins_every(checkins, 1.0):
-        http.load(url, connections=config.connections, duration=1, cpus=None)  # warm-up
+        if not config.smoke:  # warm-up
+            http.load(url, connections=config.connections, duration=1, cpus=None)
         runs = [
             http.load(
                 url,
