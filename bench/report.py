@@ -206,7 +206,8 @@ def stream_section(r: dict[str, Any], config: BenchConfig) -> list[str]:
             f"{_fmt(level['idle_cpu_percent'], 2)} | {level['updates_seen']}/{level['updates']} | "
             f"{_fmt(level['p50_ms'], 0)} | {_fmt(level['p99_ms'], 0)} | "
             f"{_fmt(level['max_ms'], 0)} | {level['clients_missing_updates']:,} | "
-            f"{_fmt(level['loop_cycle_ms'], 1)} | {_fmt(level['loadavg_1m'], 1)} |"
+            f"{_fmt(level['loop_cycle_ms'], 1)} | "
+            f"{_fmt(level['loadavg_1m'], 1) if 'loadavg_1m' in level else '-'} |"
         )
     out.append("")
     if r["summary"]:
@@ -405,8 +406,41 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
     return "\n".join(out) + "\n"
 
 
+def _stream_panels(streams: dict[str, Any] | None, top: Any, bottom: Any) -> None:
+    """Delivery time and memory per stream by streams held; /summary with and without."""
+    top.set_title("SSE delivery, one streams process")
+    bottom.set_title("warm /summary while streams are held")
+    if not streams or not streams["levels"]:
+        return
+    levels = streams["levels"]
+    held = [level["level"] for level in levels]
+    for key, style in (("p50_ms", "o-"), ("p99_ms", "s-"), ("max_ms", "^--")):
+        top.plot(held, [level[key] for level in levels], style, label=key.split("_")[0])
+    top.axhline(500, color="red", linestyle="--", label="target p99 500 ms")
+    top.axhline(159, color="orange", linestyle=":", label="stretch p99 159 ms")
+    top.set_xlabel("streams held")
+    top.set_ylabel("delivery ms")
+    memory = top.twinx()
+    memory.bar(
+        held,
+        [level["rss_per_1000_kib"] / 1000 for level in levels],
+        width=max(held) / 25,
+        alpha=0.25,
+        color="tab:gray",
+    )
+    memory.set_ylabel("worker KiB per stream (bars)")
+    top.legend(fontsize=7)
+    runs = streams["summary"]
+    bottom.bar(
+        [f"{run['streams_held']:,} streams\n({n + 1})" for n, run in enumerate(runs)],
+        [run["rps"] for run in runs],
+    )
+    bottom.set_ylabel("req/s")
+
+
 def chart(results: dict[str, Any], path: Path) -> str | None:
-    """Four panels: loop cycles, daily job vs scan, warm HTTP, pollers. None without matplotlib."""
+    """Six panels: loop cycles, daily job vs scan, warm HTTP, pollers, stream delivery,
+    /summary with streams held. None without matplotlib."""
     try:
         import matplotlib
 
@@ -414,7 +448,7 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    fig, axes = plt.subplots(2, 3, figsize=(17, 8))
     ax = axes[0][0]
     loop = results.get("loop", [])
     if loop:
@@ -462,6 +496,7 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
         ax.set_xlabel("concurrent pollers on /summary")
         ax.legend()
     ax.set_title("pollers with the loop running")
+    _stream_panels(results.get("streams"), axes[0][2], axes[1][2])
     fig.suptitle(
         f"{results['machine']['nproc']} CPUs {results['machine']['cpu']}, "
         f"{results['dataset']['rows']:,} rows, {results['started']}",
