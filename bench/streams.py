@@ -10,8 +10,10 @@ and every stream should get an ``update``. Delivery time = the kernel's receive 
 the client's socket minus the instant the update stands for (``bench.sse_load``).
 
 Then warm ``/summary`` under wrk (``bench.http``: the web server, one worker on the server
-core) with no stream held and with ``stream_wrk_held`` streams held, a check-in a second
-meanwhile, so that the streams process is fanning out while wrk runs.
+core, up for the whole section) with no stream held (before the first opens and after the last closes) and with
+``stream_wrk_held`` streams held, idle, then with a check-in a second (the old service's
+condition: it sent an update every loop cycle), so that the streams process fans out an
+update a second while wrk runs.
 """
 
 from __future__ import annotations
@@ -285,14 +287,20 @@ def level(
 
 
 def summary_under_load(
-    config: BenchConfig, client: LoadClient | None, checkins: CheckIns, held: int
+    config: BenchConfig,
+    client: LoadClient | None,
+    checkins: CheckIns,
+    held: int,
+    *,
+    updates: bool = True,
 ) -> dict[str, Any]:
-    """wrk on warm ``/summary`` (one web worker on the server core) while ``held`` streams
-    are held; the load client stops reading meanwhile (its core is wrk's)."""
+    """wrk on warm ``/summary`` (the web server is up) while ``held`` streams are held, with
+    a check-in (so an update) a second or none; the load client stops reading meanwhile
+    (its core is wrk's)."""
     url = f"http://127.0.0.1:{config.port}{http.PATHS['summary']}"
-    spec = http.ServerSpec(http.PRIMARY, 1, config.server_cpu)
     paused = contextlib.nullcontext() if client is None else client.paused()
-    with paused, http.server(spec, config), checkins_every(checkins, 1.0):
+    driven = checkins_every(checkins, 1.0) if updates else contextlib.nullcontext()
+    with paused, driven:
         if not config.smoke:  # warm-up
             http.load(url, connections=config.connections, duration=1, cpus=None)
         runs = [
@@ -306,7 +314,7 @@ def summary_under_load(
         ]
     result = {
         "streams_held": held,
-        "command": spec.command(),
+        "updates_per_s": 1 if updates else 0,
         "rps": median([r["rps"] for r in runs]),
         "p50_ms": median([r["p50_ms"] for r in runs]),
         "p99_ms": median([r["p99_ms"] for r in runs]),
@@ -315,7 +323,7 @@ def summary_under_load(
         "loadavg_1m": os.getloadavg()[0],
     }
     print(
-        f"bench: streams /summary with {held:6,} streams held: {result['rps']:7.0f} req/s "
+        f"bench: streams /summary with {held:6,} streams held, {'an update a second' if updates else 'no update':18}: {result['rps']:7.0f} req/s "
         f"p99={result['p99_ms']:.1f}ms errors={result['errors']}"
     )
     return result
@@ -327,8 +335,13 @@ def streams(config: BenchConfig) -> dict[str, Any]:
     levels: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     points = sorted({*config.stream_levels, config.stream_wrk_held})
+    web = http.ServerSpec(http.PRIMARY, 1, config.server_cpu)
     try:
-        with sync_loop(config), streams_server(config, port) as worker:
+        with (
+            sync_loop(config),
+            streams_server(config, port) as worker,
+            http.server(web, config),
+        ):
             rss_zero = http.rss_kib(worker)
             client = LoadClient(config, port)
             try:
@@ -336,7 +349,12 @@ def streams(config: BenchConfig) -> dict[str, Any]:
                 for point in points:
                     grown = client.ask(grow=point)
                     if point == config.stream_wrk_held:
-                        summary.append(summary_under_load(config, client, checkins, grown["held"]))
+                        for updates in (False, True):
+                            summary.append(
+                                summary_under_load(
+                                    config, client, checkins, grown["held"], updates=updates
+                                )
+                            )
                     if point not in config.stream_levels:
                         continue
                     result = {
@@ -361,11 +379,13 @@ def streams(config: BenchConfig) -> dict[str, Any]:
     finally:
         checkins.remove()
     base = median([run["rps"] for run in summary if run["streams_held"] == 0])
-    held = [run for run in summary if run["streams_held"]]
+    idle = [run for run in summary if run["streams_held"] and not run["updates_per_s"]]
+    held = [run for run in summary if run["streams_held"] and run["updates_per_s"]]
     return {
         "path": STREAM_PATH,
         "server_command": streams_command(config),
         "loop_command": loop_command(),
+        "web_command": web.command(),
         "client_command": f"taskset -c {config.client_cpu} python -m bench.sse_load",
         "update_interval_s": config.stream_update_interval_s,
         "worker_rss_zero_mib": rss_zero / 1024,
@@ -373,4 +393,5 @@ def streams(config: BenchConfig) -> dict[str, Any]:
         "summary": summary,
         "summary_baseline_rps": base,
         "summary_cost_percent": (1 - held[0]["rps"] / base) * 100 if held else None,
+        "summary_idle_cost_percent": (1 - idle[0]["rps"] / base) * 100 if idle else None,
     }

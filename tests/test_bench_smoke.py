@@ -84,7 +84,14 @@ def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
     assert level["deliveries"] == 100 and level["clients_missing_updates"] == 0
     assert 0 < level["p50_ms"] <= level["p99_ms"] <= level["max_ms"] < 10_000
     assert level["untimed_reads"] == 0  # every read came with the kernel's receive stamp
-    assert [run["streams_held"] for run in results["streams"]["summary"]] == [0, 50, 0]
+    assert [
+        (run["streams_held"], run["updates_per_s"]) for run in results["streams"]["summary"]
+    ] == [
+        (0, 1),
+        (50, 0),
+        (50, 1),
+        (0, 1),
+    ]
     assert all(run["rps"] > 0 and run["errors"] == 0 for run in results["streams"]["summary"])
 
     docs_after = {p: p.stat().st_mtime for p in DOCS.glob("*")} if DOCS.exists() else {}
