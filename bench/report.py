@@ -194,13 +194,19 @@ def stream_section(r: dict[str, Any], config: BenchConfig) -> list[str]:
         "update stands for (its `generated_at`, the change version's time: when the loop "
         "read the count it then published). It therefore includes the loop's own cycle "
         "(column `cycle ms`) as well as the hop through Redis pub/sub and the fan-out to "
-        "every stream. `missed` counts the streams that lacked any of the updates.\n"
+        "every stream. `missed` counts the streams that lacked any of the updates (a "
+        "stream that falls behind skips to the latest count). `mislabelled`: updates that "
+        "reached a stream with the previous version's `generated_at` (the streams process "
+        "read the new count before the new version; the update's latest label is used for "
+        "its delivery time). `stale`: updates published before the window that arrived in "
+        "it (a backlog; not counted).\n"
     )
     out.append(
         "| streams asked | held | failed | worker RSS MiB | MiB per 1,000 | idle CPU % | "
-        "updates | delivery p50 ms | p99 ms | max ms | missed | cycle ms | load avg |"
+        "updates | delivery p50 ms | p99 ms | max ms | missed | mislabelled | stale | "
+        "cycle ms | load avg |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for level in r["levels"]:
         out.append(
             f"| {level['level']:,} | {level['held']:,} | {level['grow']['failed']} | "
@@ -208,6 +214,7 @@ def stream_section(r: dict[str, Any], config: BenchConfig) -> list[str]:
             f"{_fmt(level['idle_cpu_percent'], 2)} | {level['updates_seen']}/{level['updates']} | "
             f"{_fmt(level['p50_ms'], 0)} | {_fmt(level['p99_ms'], 0)} | "
             f"{_fmt(level['max_ms'], 0)} | {level['clients_missing_updates']:,} | "
+            f"{level.get('mislabelled', '-')} | {level.get('stale', '-')} | "
             f"{_fmt(level['loop_cycle_ms'], 1)} | "
             f"{_fmt(level['loadavg_1m'], 1) if 'loadavg_1m' in level else '-'} |"
         )

@@ -6,7 +6,8 @@ server is not on, and is driven over stdin/stdout with one JSON object per line:
 
 - ``{"grow": N}``: open streams until N are held (their first event received); answers
   how many are held, how many failed and why, and how long it took.
-- ``{"mark": true}``: forget the events seen so far (a new measuring window).
+- ``{"mark": true}``: a new measuring window: forget the updates seen so far; any that
+  arrives later for an update published before (a backlog) is only counted as stale.
 - ``{"report": {"expect": K, "timeout": S}}``: wait until every stream held at the mark has
   K updates since it (or S seconds), then answer the delivery figures of the window.
 - ``{"pause": true}`` / ``{"resume": true}``: stop and restart reading the streams (the
@@ -20,7 +21,9 @@ process gets round to reading a socket does not count. An update's delivery time
 stamp minus the time the update stands for: its ``id:`` (the change version, milliseconds
 since the epoch) when the event has one, else the ``generated_at`` of its data (today's
 stream); both are the instant the sync loop read the data it then published
-(``visitors.changes.Announcer``).
+(``visitors.changes.Announcer``). Updates are told apart by what grows with each (the id,
+or today's ``total``); when streams were told different instants for one update (the
+streams process can pair today's new total with the version before), the latest counts.
 
 Connections are spread over several loopback source addresses (127.0.0.1, 127.0.0.2, ...)
 with ``IP_BIND_ADDRESS_NO_PORT``, so 19,000 streams to one port do not run out of
@@ -78,6 +81,7 @@ class Stream:
         "phase",
         "raw",
         "sock",
+        "stale",
         "text",
         "updates",
     )
@@ -93,6 +97,7 @@ class Stream:
         self.held = False  # the first event arrived
         self.updates: list[tuple[bytes, int]] = []  # (id or data, kernel receive ns)
         self.keepalives = 0
+        self.stale = 0  # updates from before the mark, received after it
 
     def dechunk(self) -> bool:
         """Move whole chunks from ``raw`` to ``text``; False once the body has ended."""
@@ -148,11 +153,14 @@ def parse_event(block: bytes) -> tuple[bytes, bytes, bytes | None]:
     return name, data, event_id
 
 
-def published_ms(key: bytes) -> float:
-    """When the update stands for, in ms since the epoch: its id, or its ``generated_at``."""
+def identify(key: bytes) -> tuple[int, float]:
+    """(ordinal, when) of an update: what grows with each update (its id, or today's
+    ``total``) and the instant it stands for in ms since the epoch (the id, or the data's
+    ``generated_at``)."""
     if key.isdigit():
-        return float(key)
-    return datetime.fromisoformat(json.loads(key)["generated_at"]).timestamp() * 1000
+        return int(key), float(key)
+    value = json.loads(key)
+    return int(value["total"]), datetime.fromisoformat(value["generated_at"]).timestamp() * 1000
 
 
 class LoadClient:
@@ -181,6 +189,9 @@ class LoadClient:
         self.paused = False
         self.stdin = bytearray()
         self.poller.register(0, select.EPOLLIN)
+        self.known: dict[bytes, tuple[int, float]] = {}  # identify() of each id or data
+        self.last_ordinal = -1  # the highest update seen
+        self.mark_ordinal = -1  # ... when the window opened
         self.command: dict[str, Any] | None = None
         self.command_started = 0.0
         self.grow_target = 0
@@ -291,8 +302,19 @@ class LoadClient:
             stream.held = True
             self.held += 1
             self.pending.discard(stream.fd)
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # the count shown
+                shown = int(event_id) if event_id else int(json.loads(data)["total"])
+                self.last_ordinal = max(self.last_ordinal, shown)
             return
-        stream.updates.append((event_id or data, stamp))
+        key = event_id or data
+        known = self.known.get(key)
+        if known is None:
+            known = self.known[key] = identify(key)
+        if known[0] <= self.mark_ordinal:
+            stream.stale += 1
+            return
+        self.last_ordinal = max(self.last_ordinal, known[0])
+        stream.updates.append((key, stamp))
         if len(stream.updates) == self.expect:
             self.complete += 1
 
@@ -327,6 +349,8 @@ class LoadClient:
             self.window = [s for s in self.streams.values() if s.held]
             for stream in self.window:
                 stream.updates.clear()
+                stream.stale = 0
+            self.mark_ordinal = self.last_ordinal
             self.window_dropped = self.dropped
             self.expect = 0
             self.complete = 0
@@ -381,23 +405,33 @@ class LoadClient:
                 self.finish(self.figures(now - self.command_started))
 
     def figures(self, waited: float) -> dict[str, Any]:
-        """Delivery times of the window's updates, over every stream and update."""
-        published: dict[bytes, float] = {}
-        per_update: dict[bytes, list[float]] = {}
+        """Delivery times of the window's updates, over every stream and update.
+
+        An update is known by its ordinal; it stands for the latest instant any stream was
+        told for it (a stream may get today's new total labelled with the version before,
+        when the streams process read the new responses before the new version: counted
+        as ``mislabelled``)."""
+        known = self.known
+        published: dict[int, float] = {}
+        for stream in self.window:
+            for key, _ in stream.updates:
+                ordinal, at = known[key]
+                published[ordinal] = max(at, published.get(ordinal, at))
+        per_update: dict[int, list[float]] = {ordinal: [] for ordinal in published}
         every: list[float] = []
+        mislabelled = 0
         for stream in self.window:
             for key, stamp in stream.updates:
-                if key not in published:
-                    published[key] = published_ms(key)
-                    per_update[key] = []
-                delay = stamp / 1e6 - published[key]
+                ordinal, at = known[key]
+                mislabelled += at < published[ordinal]
+                delay = stamp / 1e6 - published[ordinal]
                 every.append(delay)
-                per_update[key].append(delay)
+                per_update[ordinal].append(delay)
         updates = len(published)
         missed = sum(
             1
             for stream in self.window
-            if stream.phase == CLOSED or len({key for key, _ in stream.updates}) < updates
+            if stream.phase == CLOSED or len({known[key][0] for key, _ in stream.updates}) < updates
         )
         return {
             "streams": len(self.window),
@@ -405,6 +439,8 @@ class LoadClient:
             "dropped": self.dropped - self.window_dropped,
             "updates_seen": updates,
             "deliveries": len(every),
+            "mislabelled": mislabelled,
+            "stale": sum(stream.stale for stream in self.window),
             "clients_missing_updates": missed,
             "p50_ms": percentile(every, 50),
             "p99_ms": percentile(every, 99),
@@ -419,7 +455,7 @@ class LoadClient:
                     "max_ms": max(delays),
                     "min_ms": min(delays),
                 }
-                for key, delays in sorted(per_update.items(), key=lambda kv: published[kv[0]])
+                for key, delays in sorted(per_update.items())
             ],
             "untimed_reads": self.untimed_reads,
             "waited_s": waited,

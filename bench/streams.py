@@ -322,11 +322,24 @@ def summary_under_load(
         "runs": runs,
         "loadavg_1m": os.getloadavg()[0],
     }
+    driving = "an update a second" if updates else "no update"
     print(
-        f"bench: streams /summary with {held:6,} streams held, {'an update a second' if updates else 'no update':18}: {result['rps']:7.0f} req/s "
-        f"p99={result['p99_ms']:.1f}ms errors={result['errors']}"
+        f"bench: streams /summary with {held:6,} streams held, {driving:18}: "
+        f"{result['rps']:7.0f} req/s p99={result['p99_ms']:.1f}ms errors={result['errors']}"
     )
     return result
+
+
+def _print_level(result: dict[str, Any]) -> None:
+    print(
+        f"bench: streams {result['level']:6,}: held {result['held']:,} "
+        f"(failed {result['grow']['failed']}), {result['rss_per_1000_kib']:.0f} KiB/1000, "
+        f"idle CPU {result['idle_cpu_percent']:.1f}%, delivery p50={result['p50_ms']:.0f}ms "
+        f"p99={result['p99_ms']:.0f}ms max={result['max_ms']:.0f}ms, "
+        f"{result['updates_seen']}/{result['updates']} updates, "
+        f"{result['clients_missing_updates']} streams missed some, "
+        f"{result['mislabelled']} mislabelled, {result['stale']} stale"
+    )
 
 
 def streams(config: BenchConfig) -> dict[str, Any]:
@@ -348,6 +361,15 @@ def streams(config: BenchConfig) -> dict[str, Any]:
                 summary.append(summary_under_load(config, client, checkins, 0))
                 for point in points:
                     grown = client.ask(grow=point)
+                    if point in config.stream_levels:
+                        levels.append(
+                            {
+                                "level": point,
+                                "grow": grown,
+                                **level(config, client, worker, rss_zero, checkins),
+                            }
+                        )
+                        _print_level(levels[-1])
                     if point == config.stream_wrk_held:
                         for updates in (False, True):
                             summary.append(
@@ -355,23 +377,6 @@ def streams(config: BenchConfig) -> dict[str, Any]:
                                     config, client, checkins, grown["held"], updates=updates
                                 )
                             )
-                    if point not in config.stream_levels:
-                        continue
-                    result = {
-                        "level": point,
-                        "grow": grown,
-                        **level(config, client, worker, rss_zero, checkins),
-                    }
-                    levels.append(result)
-                    print(
-                        f"bench: streams {point:6,}: held {result['held']:,} "
-                        f"(failed {grown['failed']}), {result['rss_per_1000_kib']:.0f} KiB/1000, "
-                        f"idle CPU {result['idle_cpu_percent']:.1f}%, delivery "
-                        f"p50={result['p50_ms']:.0f}ms p99={result['p99_ms']:.0f}ms "
-                        f"max={result['max_ms']:.0f}ms, {result['updates_seen']}/"
-                        f"{result['updates']} updates, "
-                        f"{result['clients_missing_updates']} clients missed some"
-                    )
             finally:
                 client.close()
             # The baseline again, every stream closed: the machine is shared and noisy.

@@ -132,7 +132,7 @@ def test_sse_load_client_parses_chunked_events_split_anywhere():
     """The load client's reader: chunk framing and events cut at every byte boundary."""
     import socket
 
-    from bench.sse_load import Stream, parse_event, published_ms
+    from bench.sse_load import Stream, identify, parse_event
 
     update = b'event: update\ndata: {"total":7,"generated_at":"2026-12-03T13:16:39.5+07:00"}\n\n'
     body = b"".join(
@@ -149,7 +149,7 @@ def test_sse_load_client_parses_chunked_events_split_anywhere():
                 blocks += stream.events()
             assert [parse_event(block)[0] for block in blocks] == [b"init", b"", b"update"]
             _, data, event_id = parse_event(blocks[2])
-            assert event_id is None and published_ms(data) == 1796278599500.0
+            assert event_id is None and identify(data) == (7, 1796278599500.0)
             stream.raw += b"0\r\n\r\n"
             assert not stream.dechunk()  # the response ended
-    assert published_ms(b"1796278599501") == 1796278599501.0  # an id: is the version in ms
+    assert identify(b"1796278599501") == (1796278599501, 1796278599501.0)  # id: version, ms
