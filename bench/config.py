@@ -55,6 +55,13 @@ class BenchConfig:
     port: int = 18_731
     server_cpu: str = "0"
     client_cpu: str = "1"
+    # streams: idle SSE streams held on one streams process (bench/streams.py)
+    stream_levels: tuple[int, ...] = (1000, 5000, 10_000, 19_000)
+    stream_max_clients: int = 19_500  # STREAM_MAX_CLIENTS for the run
+    stream_updates: int = 10  # check-ins (so updates) per level
+    stream_update_interval_s: float = 2.0  # between them (the loop runs a cycle a second)
+    stream_idle_s: int = 10  # the worker's CPU is read over this long with nothing sent
+    stream_wrk_held: int = 5000  # streams held during the second /summary wrk run
     prometheus_dir: str = ""  # a fresh directory per run (set by the runner)
     # The old service (bench.legacy): where its repository is (a URL or a local git
     # directory), and the Redis database it gets (its keys share names with ours).
@@ -123,6 +130,11 @@ SMOKE = dict(
     connections=4,
     load_clients=(4, 8),
     load_duration=1,
+    stream_levels=(50,),
+    stream_updates=2,
+    stream_update_interval_s=1.5,
+    stream_idle_s=1,
+    stream_wrk_held=50,
 )
 
 
@@ -153,6 +165,10 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         "--legacy-repo",
         help="the old service's git repository, a URL or a local directory "
         f"(default {LEGACY_REPOSITORY})",
+    )
+    parser.add_argument(
+        "--stream-levels",
+        help="comma-separated numbers of streams to hold (1000,5000,10000,19000)",
     )
     args = parser.parse_args(argv)
     config = BenchConfig(**SMOKE) if args.smoke else BenchConfig()
@@ -187,6 +203,10 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         overrides["report_only"] = True
     if args.legacy_repo:
         overrides["legacy_repository"] = args.legacy_repo
+    if args.stream_levels:
+        overrides["stream_levels"] = tuple(
+            int(n) for n in args.stream_levels.split(",") if n.strip()
+        )
     if args.only:
         overrides["sections"] = tuple(s.strip() for s in args.only.split(",") if s.strip())
     return replace(config, **overrides)

@@ -99,6 +99,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "",
             )
         )
+    rows.extend(stream_targets(results.get("streams")))
     return rows
 
 
@@ -331,6 +332,162 @@ def soak_section(soak: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _level(levels: list[dict[str, Any]], wanted: int) -> dict[str, Any]:
+    """The level ``wanted``, or the largest below it (a run with other levels), or the
+    smallest."""
+    below = [level for level in levels if level["level"] <= wanted]
+    return max(below, key=lambda item: item["level"]) if below else levels[0]
+
+
+def stream_targets(streams: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    """Issue 12's targets for the streams process."""
+    if not streams or not streams["levels"]:
+        return []
+    rows = []
+    levels = streams["levels"]
+    top = max(levels, key=lambda item: item["level"])
+    every = top["held"] == top["level"] and top["clients_missing_updates"] == 0
+    every = every and top["updates_seen"] == top["updates"]
+    rows.append(
+        (
+            f"streams: {top['level']:,} held by one process, every update delivered "
+            "(issue 12: 19,000)",
+            f"{top['held']:,} held; {top['updates_seen']} of {top['updates']} updates seen, "
+            f"{top['clients_missing_updates']:,} streams missed one",
+            _check(every),
+            "",
+        )
+    )
+    at = _level(levels, 10_000)
+    p99 = at["p99_ms"]
+    rows.append(
+        (
+            f"streams: delivery p99 at {at['level']:,} streams < 500 ms",
+            f"p99 {_fmt(p99, 0)} ms (p50 {_fmt(at['p50_ms'], 0)}, max {_fmt(at['max_ms'], 0)})",
+            _check(p99 < 500),
+            "",
+        )
+    )
+    rows.append(
+        (
+            f"streams: delivery p99 at {at['level']:,} streams <= 159 ms (stretch: the old "
+            "service's at 10,000)",
+            f"p99 {_fmt(p99, 0)} ms",
+            _check(p99 <= 159),
+            "",
+        )
+    )
+    per_stream = top["rss_per_1000_kib"] / 1000
+    rows.append(
+        (
+            "streams: < 30 KiB of worker RSS per stream",
+            f"{_fmt(per_stream)} KiB per stream at {top['level']:,} "
+            f"({_fmt(top['worker_rss_mib'])} MiB worker)",
+            _check(per_stream < 30),
+            "",
+        )
+    )
+    cost = streams.get("summary_cost_percent")
+    if cost is not None:
+        base = [run for run in streams["summary"] if not run["streams_held"]]
+        held = next(r for r in streams["summary"] if r["streams_held"] and r["updates_per_s"])
+        p99 = "/".join(_fmt(run["p99_ms"]) for run in base)
+        idle = streams.get("summary_idle_cost_percent")
+        rows.append(
+            (
+                f"streams: holding {held['streams_held']:,} costs warm `/summary` < 10% of "
+                "its req/s (with an update a second, as the old service was measured)",
+                f"{_fmt(cost)}% ({_fmt(streams['summary_baseline_rps'], 0)} -> "
+                f"{_fmt(held['rps'], 0)} req/s; p99 {p99} -> {_fmt(held['p99_ms'])} ms)"
+                + (f"; held idle: {_fmt(idle)}%" if idle is not None else ""),
+                _check(cost < 10),
+                "",
+            )
+        )
+    return rows
+
+
+def stream_section(r: dict[str, Any], config: BenchConfig) -> list[str]:
+    out = ["## Live push: idle streams on one streams process\n"]
+    out.append(
+        f"The Procfile's streams process, one worker (`{r['server_command']}`), and the sync "
+        f"loop (`{r['loop_command']}`) on core {config.server_cpu}; the load client "
+        f"(`{r['client_command']}`: one process, non-blocking sockets and epoll, streams "
+        "spread over loopback source addresses) on the other core holds "
+        f"`GET {r['path']}` streams. At each level: the worker's RSS (per 1,000 streams: "
+        f"RSS at the level minus RSS with none, {_fmt(r['worker_rss_zero_mib'])} MiB), its "
+        "CPU over a quiet stretch with nothing sent (a `: keepalive` falls in it now and "
+        f"then), then one check-in inserted for today every {_fmt(r['update_interval_s'])} s; "
+        "the loop counts it within a second, publishes, and every stream gets an `update`.\n"
+    )
+    out.append(
+        "Delivery time = the kernel's receive stamp on the client's socket (`recvmsg` with "
+        "`SO_TIMESTAMPNS`, so the client's own delays do not count) minus the instant the "
+        "update stands for (its `generated_at`, the change version's time: when the loop "
+        "read the count it then published). It therefore includes the loop's own cycle "
+        "(column `cycle ms`) as well as the hop through Redis pub/sub and the fan-out to "
+        "every stream. `missed` counts the streams that lacked any of the updates (a "
+        "stream that falls behind skips to the latest count). `mislabelled`: updates that "
+        "reached a stream with the previous version's `generated_at` (the streams process "
+        "read the new count before the new version; the update's latest label is used for "
+        "its delivery time). `stale`: updates published before the window that arrived in "
+        "it (a backlog; not counted).\n"
+    )
+    out.append(
+        "| streams asked | held | failed | worker RSS MiB | MiB per 1,000 | idle CPU % | "
+        "updates | delivery p50 ms | p99 ms | max ms | missed | mislabelled | stale | "
+        "cycle ms | load avg |"
+    )
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for level in r["levels"]:
+        out.append(
+            f"| {level['level']:,} | {level['held']:,} | {level['grow']['failed']} | "
+            f"{_fmt(level['worker_rss_mib'])} | {_fmt(level['rss_per_1000_kib'] / 1024)} | "
+            f"{_fmt(level['idle_cpu_percent'], 2)} | {level['updates_seen']}/{level['updates']} | "
+            f"{_fmt(level['p50_ms'], 0)} | {_fmt(level['p99_ms'], 0)} | "
+            f"{_fmt(level['max_ms'], 0)} | {level['clients_missing_updates']:,} | "
+            f"{level.get('mislabelled', '-')} | {level.get('stale', '-')} | "
+            f"{_fmt(level['loop_cycle_ms'], 1)} | "
+            f"{_fmt(level['loadavg_1m'], 1) if 'loadavg_1m' in level else '-'} |"
+        )
+    out.append("")
+    if r["summary"]:
+        out.append(
+            f"Warm `/summary` under wrk (the web server, `{r['web_command']}`, up for the "
+            "whole section, on the same core as the streams process and the loop; wrk on the "
+            "other core, "
+            f"{config.connections} connections, median of {config.wrk_runs} runs of "
+            f"{config.wrk_duration} s) with no stream, with streams held idle, and with "
+            "streams held and a check-in a second, so that the streams process fans out an "
+            "update a second (the old service's condition: it sent one every loop cycle). "
+            "The load client stops reading during the runs (the kernel keeps what arrives). "
+            "The runs without streams come before the first stream opens and after the last "
+            "closes (a check-in a second there too); the cost is measured against their "
+            "median.\n"
+        )
+        out.append("| streams held | updates/s | req/s | p50 ms | p99 ms | errors | load avg |")
+        out.append("|---|---|---|---|---|---|---|")
+        for run in r["summary"]:
+            out.append(
+                f"| {run['streams_held']:,} | {run.get('updates_per_s', 1)} | "
+                f"{_fmt(run['rps'], 0)} | {_fmt(run['p50_ms'], 2)} | "
+                f"{_fmt(run['p99_ms'], 2)} | {run['errors']} | {_fmt(run['loadavg_1m'], 1)} |"
+            )
+        out.append("")
+        if r.get("summary_cost_percent") is not None:
+            out.append(
+                f"Cost of holding the streams, with an update a second: "
+                f"{_fmt(r['summary_cost_percent'])}% of `/summary`'s req/s "
+                f"({_fmt(r['summary_baseline_rps'], 0)} req/s without)"
+                + (
+                    f"; held idle: {_fmt(r['summary_idle_cost_percent'])}%.\n"
+                    if r.get("summary_idle_cost_percent") is not None
+                    else ".\n"
+                )
+            )
+    return out
+
+
 def markdown(results: dict[str, Any], config: BenchConfig) -> str:
     m = results["machine"]
     d = results["dataset"]
@@ -502,11 +659,50 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
         add(f"- web worker: {_fmt(mem['web_worker_rss_mib'])} MiB")
         add(f"- web main process: {_fmt(mem['web_main_rss_mib'])} MiB")
         add(f"- `runsyncloop`: {_fmt(mem['loop_rss_mib'])} MiB\n")
+
+    if "streams" in results:
+        out.extend(stream_section(results["streams"], config))
     return "\n".join(out) + "\n"
 
 
+def _stream_panels(streams: dict[str, Any] | None, top: Any, bottom: Any) -> None:
+    """Delivery time and memory per stream by streams held; /summary with and without."""
+    top.set_title("SSE delivery, one streams process")
+    bottom.set_title("warm /summary while streams are held")
+    if not streams or not streams["levels"]:
+        return
+    levels = streams["levels"]
+    held = [level["level"] for level in levels]
+    for key, style in (("p50_ms", "o-"), ("p99_ms", "s-"), ("max_ms", "^--")):
+        top.plot(held, [level[key] for level in levels], style, label=key.split("_")[0])
+    top.axhline(500, color="red", linestyle="--", label="target p99 500 ms")
+    top.axhline(159, color="orange", linestyle=":", label="stretch p99 159 ms")
+    top.set_xlabel("streams held")
+    top.set_ylabel("delivery ms")
+    memory = top.twinx()
+    memory.bar(
+        held,
+        [level["rss_per_1000_kib"] / 1000 for level in levels],
+        width=max(held) / 25,
+        alpha=0.25,
+        color="tab:gray",
+    )
+    memory.set_ylabel("worker KiB per stream (bars)")
+    top.legend(fontsize=7)
+    runs = streams["summary"]
+    bottom.bar(
+        [
+            f"{run['streams_held']:,} streams\n{run.get('updates_per_s', 1)} upd/s ({n + 1})"
+            for n, run in enumerate(runs)
+        ],
+        [run["rps"] for run in runs],
+    )
+    bottom.set_ylabel("req/s")
+
+
 def chart(results: dict[str, Any], path: Path) -> str | None:
-    """Four panels: loop cycles, daily job vs scan, warm HTTP, pollers. None without matplotlib."""
+    """Six panels: loop cycles, daily job vs scan, warm HTTP, pollers, stream delivery,
+    /summary with streams held. None without matplotlib."""
     try:
         import matplotlib
 
@@ -514,7 +710,7 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    fig, axes = plt.subplots(2, 3, figsize=(17, 8))
     ax = axes[0][0]
     loop = results.get("loop", [])
     if loop:
@@ -562,6 +758,7 @@ def chart(results: dict[str, Any], path: Path) -> str | None:
         ax.set_xlabel("concurrent pollers on /summary")
         ax.legend()
     ax.set_title("pollers with the loop running")
+    _stream_panels(results.get("streams"), axes[0][2], axes[1][2])
     fig.suptitle(
         f"{results['machine']['nproc']} CPUs {results['machine']['cpu']}, "
         f"{results['dataset']['rows']:,} rows, {results['started']}",

@@ -49,7 +49,7 @@ def run(config: BenchConfig) -> Path:
 def _run(config: BenchConfig) -> Path:
     dataset.create_database(config)
     setup_django(config)
-    from bench import aggregates, compare, engine, http, machine, profile, soak
+    from bench import aggregates, compare, engine, http, machine, profile, soak, streams
 
     results: dict[str, Any] = {
         "started": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -81,6 +81,7 @@ def _run(config: BenchConfig) -> Path:
         "profile": lambda: profile.profile(config),
         "load": lambda: http.pollers(config),
         "soak": lambda: soak.soak(config),
+        "streams": lambda: streams.streams(config),
     }
     for name, measure in sections.items():
         if name in config.sections:

@@ -66,6 +66,7 @@ def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
     for heading in ("## Targets", "## Sync loop cycle", "## Daily job", "## Cold start"):
         assert heading in report
     assert "## Warm HTTP" in report and "## Pollers" in report and "## Memory" in report
+    assert "## Live push: idle streams" in report
     assert "Machine: " in report and "python -m bench --smoke" in report
 
     results = json.loads((tmp_path / "benchmarks-smoke.json").read_text())
@@ -80,12 +81,27 @@ def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
     # The side-by-side section runs without the old service in a smoke run, and says so.
     assert "## This service against the old one" in report and "not built in a smoke" in report
     compared = {row["contender"] for row in results["compare"]["rows"]}
-    assert compared == {"new, 1 core", "ceiling, 1 core"}
+    assert compared == {"new, 1 core", "new, no loop, 1 core", "ceiling, 1 core"}
     assert all(row["rps"] > 0 and row["errors"] == 0 for row in results["compare"]["rows"])
     assert "## Where the time goes" in report
     assert "## Rankings: the old GROUP BYs" in report and "## What each payload adds" in report
     assert set(results["rankings"]["cold_ms"]) >= {"monthly-top", "faculties-yearly-top"}
     assert results["payloads"]["build_median_ms"]["today"] >= 0
+    (level,) = results["streams"]["levels"]
+    assert level["level"] == level["held"] == level["streams"] == 50
+    assert level["updates_seen"] == level["updates"] == 2
+    assert level["deliveries"] == 100 and level["clients_missing_updates"] == 0
+    assert 0 < level["p50_ms"] <= level["p99_ms"] <= level["max_ms"] < 10_000
+    assert level["untimed_reads"] == 0  # every read came with the kernel's receive stamp
+    assert [
+        (run["streams_held"], run["updates_per_s"]) for run in results["streams"]["summary"]
+    ] == [
+        (0, 1),
+        (50, 0),
+        (50, 1),
+        (0, 1),
+    ]
+    assert all(run["rps"] > 0 and run["errors"] == 0 for run in results["streams"]["summary"])
 
     docs_after = {p: p.stat().st_mtime for p in DOCS.glob("*")} if DOCS.exists() else {}
     assert docs_after == docs_before, "the smoke run must not touch docs/"
@@ -119,3 +135,30 @@ def test_wrk_output_is_parsed():
         "errors": 9,
         "requests": 45012,
     }
+
+
+def test_sse_load_client_parses_chunked_events_split_anywhere():
+    """The load client's reader: chunk framing and events cut at every byte boundary."""
+    import socket
+
+    from bench.sse_load import Stream, identify, parse_event
+
+    update = b'event: update\ndata: {"total":7,"generated_at":"2026-12-03T13:16:39.5+07:00"}\n\n'
+    body = b"".join(
+        b"%x\r\n%s\r\n" % (len(part), part)
+        for part in (b'event: init\ndata: {"total":6}\n\n', b": keepalive\n\n", update)
+    )
+    for cut in range(1, len(body)):
+        with socket.socket() as sock:
+            stream = Stream(sock)
+            blocks = []
+            for piece in (body[:cut], body[cut:]):
+                stream.raw += piece
+                assert stream.dechunk()
+                blocks += stream.events()
+            assert [parse_event(block)[0] for block in blocks] == [b"init", b"", b"update"]
+            _, data, event_id = parse_event(blocks[2])
+            assert event_id is None and identify(data) == (7, 1796278599500.0)
+            stream.raw += b"0\r\n\r\n"
+            assert not stream.dechunk()  # the response ended
+    assert identify(b"1796278599501") == (1796278599501, 1796278599501.0)  # id: version, ms
