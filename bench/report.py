@@ -322,6 +322,15 @@ def soak_section(soak: dict[str, Any]) -> list[str]:
         f"after the inserts stopped: **{soak['streams_missing_final']}** "
         f"({soak['stream_reconnects']} reconnects in all)\n"
     )
+    series = soak.get("rss_series") or []
+    if series:
+        names = [k for k in series[0] if k != "at_s"]
+        add("Web and streams workers' RSS (KiB) every minute, to tell warm-up from a leak:\n")
+        add("| s | " + " | ".join(names) + " |")
+        add("|---" * (len(names) + 1) + "|")
+        for point in series:
+            add(f"| {point['at_s']} | " + " | ".join(f"{point.get(n, 0):,}" for n in names) + " |")
+        add("")
     add("| process | RSS at the start (KiB) | at the end (KiB) | growth % |")
     add("|---|---|---|---|")
     for name, start in soak["rss_start_kib"].items():

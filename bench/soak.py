@@ -53,27 +53,46 @@ DB_NAME = "library_soak"
 
 @dataclass
 class Timeline:
-    """Today's true count over time (monotonic seconds), as the inserter read it."""
+    """Today's true count over time (monotonic seconds), as the inserter read it, and the
+    most it may be at any moment: an insert under way may already show in an answer."""
 
     times: list[float] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
+    ceiling_times: list[float] = field(default_factory=list)
+    ceilings: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, at: float, count: int) -> None:
         with self.lock:
             self.times.append(at)
             self.counts.append(count)
+            self.ceiling_times.append(at)
+            self.ceilings.append(count)
+
+    def inserting(self, at: float) -> None:
+        """An insert starts: from now on, answers may show one more."""
+        with self.lock:
+            self.ceiling_times.append(at)
+            self.ceilings.append((self.counts[-1] if self.counts else 0) + 1)
+
+    @staticmethod
+    def _at(times: list[float], values: list[int], moment: float) -> int:
+        index = bisect.bisect_right(times, moment) - 1
+        return values[max(index, 0)]
 
     def at(self, moment: float) -> int:
         with self.lock:
-            index = bisect.bisect_right(self.times, moment) - 1
-            return self.counts[max(index, 0)]
+            return self._at(self.times, self.counts, moment)
+
+    def most(self, moment: float) -> int:
+        with self.lock:
+            return self._at(self.ceiling_times, self.ceilings, moment)
 
     def verdict(self, total: int, *, sent: float, received: float, stale: bool) -> str:
         """current | stale (marked, never ahead of the table) | wrong."""
         if stale:
-            return "stale" if total <= self.at(received) else "wrong"
-        if self.at(sent - ALLOWED_LAG_S) <= total <= self.at(received):
+            return "stale" if total <= self.most(received) else "wrong"
+        if self.at(sent - ALLOWED_LAG_S) <= total <= self.most(received):
             return "current"
         return "wrong"
 
@@ -207,6 +226,7 @@ class Inserter(threading.Thread):
         import MySQLdb
 
         while not self.stopping.wait(1 / self.rate):
+            self.timeline.inserting(time.monotonic())
             try:
                 self.timeline.add(time.monotonic(), self._count_and_insert(True))
             except MySQLdb.Error:
@@ -322,6 +342,11 @@ def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, A
         # "At the start": once the first requests have warmed every process, before a fault.
         time.sleep(0.15 * config.soak_seconds)
         rss_start = _rss(processes)
+        rss_series: list[tuple[int, dict[str, int]]] = []
+        sampler = threading.Thread(
+            target=_sample_rss, args=(processes, started, rss_series, until), daemon=True
+        )
+        sampler.start()
         for at, what, down in _faults(config.soak_seconds):
             time.sleep(max(0.0, started + at - time.monotonic()))
             log(f"bench: soak t={time.monotonic() - started:.0f}s: {what} down for {down:.0f}s")
@@ -369,11 +394,26 @@ def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, A
         "rss_start_kib": rss_start,
         "rss_end_kib": rss_end,
         "rss_growth_pct": growth,
+        # RSS (KiB) of the web workers every minute: growth that levels off is warm-up.
+        "rss_series": [
+            {"at_s": at, **{k: v for k, v in rss.items() if "worker" in k}}
+            for at, rss in rss_series
+        ],
         "final_count": final,
         "streams_missing_final": len(missed),
         "stream_reconnects": sum(client.reconnects for client in streams),
         "logs": str(workdir),
     }
+
+
+def _sample_rss(
+    processes: dict[str, subprocess.Popen[bytes]],
+    started: float,
+    series: list[tuple[int, dict[str, int]]],
+    until: threading.Event,
+) -> None:
+    while not until.wait(60):
+        series.append((round(time.monotonic() - started), _rss(processes)))
 
 
 def _answers(port: int, path: str, *, any_status: bool = False) -> bool:
