@@ -26,6 +26,7 @@ SECTIONS = (
     "compare",
     "profile",
     "load",
+    "streams",
     "soak",
 )
 

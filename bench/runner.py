@@ -80,8 +80,8 @@ def _run(config: BenchConfig) -> Path:
         "compare": lambda: compare.side_by_side(config),
         "profile": lambda: profile.profile(config),
         "load": lambda: http.pollers(config),
-        "soak": lambda: soak.soak(config),
         "streams": lambda: streams.streams(config),
+        "soak": lambda: soak.soak(config),
     }
     for name, measure in sections.items():
         if name in config.sections:
