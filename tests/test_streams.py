@@ -17,12 +17,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.cache import cache as django_cache
 from django.db import connections
 
 from tests.conftest import ALL_DATABASES
 from tests.processes import Server, services_env, start_manage
 from tests.services import OwnRedis, wait_until
 from tests.sse_client import EventStream
+from visitors import keys
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 TODAY_STREAM = "/api/visitors/today/stream"
@@ -147,8 +149,12 @@ def test_last_event_id_resends_only_what_was_missed(tmp_path, loop):
         "streams", env=_env(tmp_path), log=tmp_path / "streams.log", port_from=4130
     ) as server:
         wait_until(lambda: _first_event(server, SUMMARY_STREAM).json()["today"] == 3, "today 3")
+        # Ids are the loop's versions: before its first cycle ends there is none yet (id 0,
+        # "unknown", which a reconnect always answers with the summary).
+        wait_until(lambda: django_cache.get(keys.VERSION) is not None, "the loop's first notice")
         with open_stream(server, SUMMARY_STREAM) as stream:
             current = stream.next()
+        assert current.id != "0"
         # Current: nothing but keepalives until something changes.
         with open_stream(server, SUMMARY_STREAM, **{"Last-Event-ID": current.id}) as stream:
             deadline = time.monotonic() + 2.5

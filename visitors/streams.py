@@ -77,7 +77,9 @@ class StreamState:
         if state.today is not None and (state.today, state.at) != (self.today, self.at):
             data = _json({"total": state.today, "generated_at": state.at})
             state = replace(state, today_event=sse.event("update", data))
-        if summary is not None and summary.body != self.summary:
+        # A summary first seen before any notice (stored by a request on a miss) takes the
+        # first notice's version, so its id is never left at 0 ("unknown").
+        if summary is not None and (summary.body != self.summary or not self.summary_version):
             state = replace(state, summary=summary.body, summary_version=version)
         return state
 
