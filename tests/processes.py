@@ -71,6 +71,7 @@ def start_manage(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as under honcho or systemd
         )
 
 
@@ -104,6 +105,7 @@ class Server:
                 env=self.env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, as under honcho or systemd
             )
 
         def listening() -> bool:
@@ -114,19 +116,27 @@ class Server:
         wait_until(listening, f"{self.kind} server on {self.port}", timeout=timeout)
         return self
 
-    def stop(self, *, timeout: float = 30) -> int:
-        """SIGTERM, then the exit code (killed after ``timeout``: a failure)."""
+    def stop(self, *, timeout: float = 30, signum: int = 15, group: bool = False) -> int:
+        """SIGTERM (or ``signum``), then the exit code (killed after ``timeout``: a failure).
+
+        ``group``: to the whole process group, master and workers, as honcho, systemd
+        (KillMode=control-group) and a terminal's Ctrl-C send it."""
         import signal
 
         if self.process is None:
             return 0
-        self.process.send_signal(signal.SIGTERM)
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
-            raise AssertionError(f"{self.kind} server did not stop within {timeout}s") from None
+            raise AssertionError(
+                f"{self.kind} server did not stop within {timeout}s:\n{self.log.read_text()}"
+            ) from None
         finally:
             self.process = None
 
