@@ -174,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImproperlyConfigured as exc:
         print(f"{kind}: not starting: {exc}", file=sys.stderr)
         return 1
-    errors = [m for m in checks.run_checks() if m.level >= checks.ERROR]
+    from visitors.checks import ready_to_serve
+
+    problems = [*checks.run_checks(), *(ready_to_serve() if kind == "web" else [])]
+    errors = [m for m in problems if m.level >= checks.ERROR]
     if errors:
         found = "\n".join(f"  {message}" for message in errors)
         print(f"{kind}: not starting, the system check found problems:\n{found}", file=sys.stderr)

@@ -75,6 +75,33 @@ def start_manage(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen
         )
 
 
+_PREPARED: list[Path] = []
+
+
+def prepare_var_dir(var_dir: Path) -> None:
+    """What ``make run`` does before the web server starts (``migrate``, ``collectstatic``),
+    done once per test run in a template directory: its Django database is copied into
+    ``var_dir`` and its collected static files linked there."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if not _PREPARED:
+        template = Path(tempfile.mkdtemp(prefix="ld-var-"))
+        atexit.register(shutil.rmtree, template, True)
+        env = clean_env(VAR_DIR=str(template), SECRET_KEY=TEST_SECRET_KEY)
+        for step in (("migrate", "--noinput"), ("collectstatic", "--noinput")):
+            result = manage(*step, "-v0", env=env)
+            assert result.returncode == 0, result.stderr
+        _PREPARED.append(template)
+    template = _PREPARED[0]
+    var_dir.mkdir(parents=True, exist_ok=True)
+    if not (var_dir / "django.sqlite3").exists():
+        shutil.copy(template / "django.sqlite3", var_dir / "django.sqlite3")
+    if not (var_dir / "static").exists():
+        (var_dir / "static").symlink_to(template / "static")
+
+
 class Server:
     """``python -m library_dashboard.server web|streams`` on a free port, as the Procfile runs
     it; ``stop()`` sends SIGTERM and waits, like a supervisor."""
@@ -98,6 +125,8 @@ class Server:
 
         from tests.services import wait_until
 
+        if self.kind == "web" and "VAR_DIR" in self.env:
+            prepare_var_dir(Path(self.env["VAR_DIR"]))
         with open(self.log, "ab") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "library_dashboard.server", self.kind],

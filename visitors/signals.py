@@ -1,10 +1,12 @@
-"""Write-path hook: rows created through Django feed the ``incremental`` today counter."""
+"""Signal receivers: rows created through Django feed the ``incremental`` today counter, and
+``migrate`` creates the database cache's table (so it is the only database step)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from django.core.management import call_command
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -39,3 +41,10 @@ def record_created_checkin(
 
     # Only once the row is committed: a rolled-back insert must not be counted.
     transaction.on_commit(record, using=kwargs.get("using"))
+
+
+def create_cache_table(sender: Any, using: str, verbosity: int = 1, **kwargs: Any) -> None:
+    """post_migrate (connected in apps.py, once per ``migrate``): ``createcachetable`` for
+    a database cache in this database (the embedded default, no REDIS_URL); it does nothing
+    for Redis, or when the table exists."""
+    call_command("createcachetable", database=using, verbosity=verbosity)
