@@ -285,7 +285,8 @@ LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(name)s] %(message)s"}},
+    # Every line stamped in the library's zone with its offset (library_dashboard/logs.py).
+    "formatters": {"plain": {"()": "library_dashboard.logs.Formatter", "time_zone": TIME_ZONE}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
