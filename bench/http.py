@@ -67,9 +67,23 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"server at {url} did not answer within {timeout:.0f}s")
 
 
+_PREPARED: set[str] = set()
+
+
+def _prepare(env: dict[str, str]) -> None:
+    """What the web server needs before it starts (it refuses otherwise): ``migrate`` and
+    ``collectstatic``, once per run."""
+    if _PREPARED:
+        return
+    for step in (("migrate", "--noinput"), ("collectstatic", "--noinput")):
+        subprocess.run([sys.executable, "manage.py", *step, "-v0"], cwd=ROOT, env=env, check=True)
+    _PREPARED.add("done")
+
+
 @contextlib.contextmanager
 def server(spec: ServerSpec, config: BenchConfig) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, **config.environment(), **spec.environment(config.port)}
+    _prepare(env)
     process = subprocess.Popen(spec.argv(), cwd=ROOT, env=env)
     try:
         _wait_ready(f"http://127.0.0.1:{config.port}{PATHS['today']}")
