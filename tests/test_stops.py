@@ -95,3 +95,17 @@ def test_a_stop_is_clean(tmp_path, kind, signum, group, delay):
         log = _stop_server(kind, signum, group, delay, tmp_path)
         assert "shutdown completed" in log
     assert _problems(log) == [], log
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM])
+def test_the_loop_stopped_while_it_starts_leaves_no_traceback(tmp_path, signum):
+    """Before the loop's own handlers exist (Django still loading): no traceback, and the
+    conventional code of a stop by that signal. (SIGTERM: what honcho and systemd send. A
+    SIGINT there is, rarely, swallowed by a blocking database connect, and the loop runs on.)"""
+    log = tmp_path / "sync.log"
+    process = start_manage("runsyncloop", env=services_env(tmp_path), log=log)
+    time.sleep(0.2)
+    process.send_signal(signum)
+    code = process.wait(15)
+    assert code in (0, 130, -signal.SIGTERM), log.read_text()
+    assert "Traceback" not in log.read_text()
