@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import signal
 import threading
 import time
@@ -90,7 +91,7 @@ def _today(port: str) -> int:
 def test_make_run_shows_a_moving_dashboard_and_ctrl_c_ends_it_cleanly(tmp_path):
     settings = _settings_file(tmp_path)
     port = dict(line.split("=", 1) for line in settings.read_text().split())["PORT"]
-    env = clean_env(DOTENV_PATH=str(settings))
+    env = clean_env(DOTENV_PATH=str(settings), TZ="America/New_York")  # the host's zone
     env.pop("DJANGO_SETTINGS_MODULE")
     run = Terminal(["make", "-o", "install", "run"], env)
     try:
@@ -118,6 +119,13 @@ def test_make_run_shows_a_moving_dashboard_and_ctrl_c_ends_it_cleanly(tmp_path):
     assert "Traceback" not in out, out
     stopped = [line for line in out.splitlines() if " stopped (rc=" in line]
     assert len(stopped) == 4 and all("(rc=0)" in line for line in stopped), out
+    # One clock: honcho's prefix and the line's own stamp (library time, +0700) agree.
+    stamped = re.findall(
+        r"(\d\d:\d\d:\d\d) \w+\.1 +\|\s*(?:\x1b\[0m)?\d{4}-\d\d-\d\d (\d\d:\d\d:\d\d)\.\d{3}\+0700 ",
+        out,
+    )
+    assert len(stamped) >= 10, out
+    assert sum(prefix == own for prefix, own in stamped) >= 0.8 * len(stamped), stamped
 
 
 def test_make_superuser_unattended_then_again(tmp_path):
