@@ -6,6 +6,7 @@ variable is listed, with its default, in ``.env.example`` and in the README.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
@@ -290,3 +291,5 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+# Python warnings (e.g. a library's UserWarning) as log lines too, in the same clock.
+logging.captureWarnings(True)

@@ -53,3 +53,12 @@ def test_every_line_of_the_loop_and_the_servers_has_the_librarys_clock(tmp_path)
         Server(kind, env=env, log=log, port_from=port).start().stop()
         lines = log.read_text().splitlines()
         assert len(lines) >= 4 and all(STAMP.match(line) for line in lines), lines
+
+
+def test_a_python_warning_is_a_log_line_in_the_same_clock(tmp_path):
+    from tests.processes import TEST_SECRET_KEY, clean_env
+
+    env = clean_env(VAR_DIR=str(tmp_path), SECRET_KEY=TEST_SECRET_KEY, TZ="America/New_York")
+    result = manage("shell", "-c", "import warnings; warnings.warn('probe')", env=env)
+    lines = [line for line in result.stderr.splitlines() if "probe" in line]
+    assert lines and STAMP.match(lines[0]) and "[py.warnings]" in lines[0], result.stderr
