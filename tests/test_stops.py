@@ -104,8 +104,13 @@ def test_the_loop_stopped_while_it_starts_leaves_no_traceback(tmp_path, signum):
     SIGINT there is, rarely, swallowed by a blocking database connect, and the loop runs on.)"""
     log = tmp_path / "sync.log"
     process = start_manage("runsyncloop", env=services_env(tmp_path), log=log)
-    time.sleep(0.2)
-    process.send_signal(signum)
-    code = process.wait(15)
+    try:
+        time.sleep(0.2)
+        process.send_signal(signum)
+        code = process.wait(15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert code in (0, 130, -signal.SIGTERM), log.read_text()
     assert "Traceback" not in log.read_text()
