@@ -10,6 +10,12 @@ PIP := $(VENV)/bin/pip
 RUN_APT := libmariadb-dev pkg-config
 TEST_APT := $(RUN_APT) cron chromium chromium-driver mariadb-server redis-server redis-sentinel wrk
 
+# The settings file every step reads (the service reads DOTENV_PATH too); the first run
+# creates it from .env.example with a fresh SECRET_KEY.
+DOTENV_PATH ?= .env
+export DOTENV_PATH
+TIME_ZONE_OF_SETTINGS := import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'library_dashboard.settings'); django.setup(); from django.conf import settings; print(settings.TIME_ZONE)
+
 .PHONY: install install-dev run migrate demo-data superuser test lint format bench clean
 
 $(PY):
@@ -24,12 +30,12 @@ install-dev: $(PY)
 	scripts/system-deps $(TEST_APT)
 	$(PIP) install --quiet -e '.[dev]'
 
-.env:
-	scripts/init-env
+$(DOTENV_PATH):
+	scripts/init-env $(DOTENV_PATH)
 
-migrate: install .env
+# migrate also creates the cache table when the database cache is used (no REDIS_URL).
+migrate: install $(DOTENV_PATH)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 
 # Demo rows only on the embedded default (no DB_HOST): never touches a real MySQL table.
@@ -38,13 +44,19 @@ demo-data: migrate
 
 # The web server (API, docs, dashboard), the streams server and the sync loop (Procfile);
 # on the embedded default also the live demo, check-ins at a steady rate (Procfile.demo).
+# Ctrl-C (honcho then exits 130) or a SIGTERM (143) is a requested stop, not an error.
+# honcho's line prefix shows the time in TZ: the library's TIME_ZONE, the logs' clock.
 run: migrate demo-data
-	@echo "== dashboard on http://localhost:<PORT in .env, 3000>/ , docs at /docs, admin at /admin/ (make superuser)"
+	@echo "== dashboard on http://localhost:<PORT in $(DOTENV_PATH), 3000>/ , docs at /docs, admin at /admin/ (make superuser)"
 	@if $(PY) manage.py simulate_checkins --check; then procfile=Procfile.demo; else procfile=Procfile; fi; \
-	  exec $(VENV)/bin/honcho start -f $$procfile
+	  zone=$$($(PY) -c "$(TIME_ZONE_OF_SETTINGS)"); \
+	  trap : INT TERM; TZ=$$zone $(VENV)/bin/honcho start -e $(DOTENV_PATH) -f $$procfile; rc=$$?; \
+	  if [ $$rc -eq 130 ] || [ $$rc -eq 143 ]; then exit 0; fi; exit $$rc
 
+# In a terminal it asks; unattended it takes DJANGO_SUPERUSER_USERNAME, _PASSWORD and _EMAIL
+# (environment or .env) and does nothing when that user exists.
 superuser: migrate
-	$(PY) manage.py createsuperuser
+	$(PY) manage.py ensure_superuser
 
 test: install-dev
 	scripts/ensure-services

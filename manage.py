@@ -5,9 +5,12 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "library_dashboard.settings")
-    from django.core.management import execute_from_command_line
+    try:
+        from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+        execute_from_command_line(sys.argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command handles it (during start-up): no traceback
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from library_dashboard import workers
 from library_dashboard.env import Env, load_dotenv_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -126,6 +127,35 @@ def log_config() -> dict[str, Any]:
     }
 
 
+def granian_server() -> type:
+    """granian's server, stopping its workers as granian does, but repeating the SIGTERM to a
+    worker that is still alive every second: a worker that had just begun serving when the
+    first one came sometimes missed it (granian sets up its shutdown watch after its signal
+    handlers), and ran on until killed ``workers_kill_timeout`` later."""
+    import threading
+
+    from granian import Granian
+
+    class Server(Granian):  # type: ignore[misc, valid-type]
+        def _stop_workers(self) -> None:
+            stopped = threading.Event()
+
+            def repeat() -> None:
+                while not stopped.wait(1.0):
+                    for worker in list(self.wrks):
+                        if worker.is_alive():
+                            worker.terminate()
+
+            repeater = threading.Thread(target=repeat, daemon=True)
+            repeater.start()
+            try:
+                super()._stop_workers()
+            finally:
+                stopped.set()
+
+    return Server
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in KINDS:
@@ -144,16 +174,19 @@ def main(argv: list[str] | None = None) -> int:
     except ImproperlyConfigured as exc:
         print(f"{kind}: not starting: {exc}", file=sys.stderr)
         return 1
-    errors = [m for m in checks.run_checks() if m.level >= checks.ERROR]
+    from visitors.checks import ready_to_serve
+
+    problems = [*checks.run_checks(), *(ready_to_serve() if kind == "web" else [])]
+    errors = [m for m in problems if m.level >= checks.ERROR]
     if errors:
         found = "\n".join(f"  {message}" for message in errors)
         print(f"{kind}: not starting, the system check found problems:\n{found}", file=sys.stderr)
         return 1
     from django.conf import settings
-    from granian import Granian
 
     drop_dead_processes_samples(settings.PROMETHEUS_MULTIPROC_DIR)
-    Granian(**server_options, log_dictconfig=log_config()).serve()
+    os.register_at_fork(after_in_child=workers.record_stops)
+    granian_server()(**server_options, log_dictconfig=log_config()).serve()
     return 0
 
 

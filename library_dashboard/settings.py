@@ -6,6 +6,7 @@ variable is listed, with its default, in ``.env.example`` and in the README.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
@@ -322,7 +323,10 @@ LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(name)s] %(message)s"}},
+    # Every line stamped in the library's zone with its offset (library_dashboard/logs.py).
+    "formatters": {"plain": {"()": "library_dashboard.logs.Formatter", "time_zone": TIME_ZONE}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+# Python warnings (e.g. a library's UserWarning) as log lines too, in the same clock.
+logging.captureWarnings(True)

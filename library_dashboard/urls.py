@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/", include("visitors.api.urls")),
     path("docs/json", SpectacularJSONAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("docs/", RedirectView.as_view(pattern_name="swagger-ui", permanent=True)),
     path("admin/", admin.site.urls),
     path("health", HealthView.as_view(), name="health"),
     path("metrics", metrics, name="metrics"),

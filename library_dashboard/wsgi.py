@@ -8,9 +8,12 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from library_dashboard.workers import loaded
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "library_dashboard.settings")
 django_application = get_wsgi_application()
 
 from visitors.api.prerendered import PrerenderedResponses  # noqa: E402  (after setup)
 
 application = PrerenderedResponses(django_application)
+loaded()  # a worker asked to stop while loading stops now (workers.py)

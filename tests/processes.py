@@ -82,7 +82,35 @@ def start_manage(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as under honcho or systemd
         )
+
+
+_PREPARED: list[Path] = []
+
+
+def prepare_var_dir(var_dir: Path) -> None:
+    """What ``make run`` does before the web server starts (``migrate``, ``collectstatic``),
+    done once per test run in a template directory: its Django database is copied into
+    ``var_dir`` and its collected static files linked there."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if not _PREPARED:
+        template = Path(tempfile.mkdtemp(prefix="ld-var-"))
+        atexit.register(shutil.rmtree, template, True)
+        env = clean_env(VAR_DIR=str(template), SECRET_KEY=TEST_SECRET_KEY)
+        for step in (("migrate", "--noinput"), ("collectstatic", "--noinput")):
+            result = manage(*step, "-v0", env=env)
+            assert result.returncode == 0, result.stderr
+        _PREPARED.append(template)
+    template = _PREPARED[0]
+    var_dir.mkdir(parents=True, exist_ok=True)
+    if not (var_dir / "django.sqlite3").exists():
+        shutil.copy(template / "django.sqlite3", var_dir / "django.sqlite3")
+    if not (var_dir / "static").exists():
+        (var_dir / "static").symlink_to(template / "static")
 
 
 class Server:
@@ -108,6 +136,8 @@ class Server:
 
         from tests.services import wait_until
 
+        if self.kind == "web" and "VAR_DIR" in self.env:
+            prepare_var_dir(Path(self.env["VAR_DIR"]))
         with open(self.log, "ab") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "library_dashboard.server", self.kind],
@@ -115,6 +145,7 @@ class Server:
                 env=self.env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, as under honcho or systemd
             )
 
         def listening() -> bool:
@@ -125,19 +156,27 @@ class Server:
         wait_until(listening, f"{self.kind} server on {self.port}", timeout=timeout)
         return self
 
-    def stop(self, *, timeout: float = 30) -> int:
-        """SIGTERM, then the exit code (killed after ``timeout``: a failure)."""
+    def stop(self, *, timeout: float = 30, signum: int = 15, group: bool = False) -> int:
+        """SIGTERM (or ``signum``), then the exit code (killed after ``timeout``: a failure).
+
+        ``group``: to the whole process group, master and workers, as honcho, systemd
+        (KillMode=control-group) and a terminal's Ctrl-C send it."""
         import signal
 
         if self.process is None:
             return 0
-        self.process.send_signal(signal.SIGTERM)
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
-            raise AssertionError(f"{self.kind} server did not stop within {timeout}s") from None
+            raise AssertionError(
+                f"{self.kind} server did not stop within {timeout}s:\n{self.log.read_text()}"
+            ) from None
         finally:
             self.process = None
 

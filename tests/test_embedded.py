@@ -24,8 +24,7 @@ def embedded(tmp_path):
 
 @pytest.mark.slow
 def test_loop_and_web_share_the_embedded_cache(embedded, tmp_path):
-    embedded("migrate", "--noinput", "-v0")
-    embedded("createcachetable")
+    embedded("migrate", "--noinput", "-v0")  # also creates the cache table
     embedded("seed_visitors", "--demo")
     assert (tmp_path / "visitors.sqlite3").exists()
     assert "cycle=1 mode=direct" in embedded("runsyncloop", "--once").stderr

@@ -167,7 +167,10 @@ def _command(*args: str) -> str:
 def test_command_loads_refuses_and_truncates(empty_tables):
     with time_machine.travel(NOW.replace(tzinfo=JAKARTA), tick=False):
         output = _command("--rows", "2000", "--days", "10", "--seed", "4")
-        assert "Loaded 2000 rows" in output
+        assert "Loaded 2000 rows into the table visitor_count of database" in output
+        db = connections["visitors"].settings_dict
+        assert f"database {db['NAME']!r} on {db['HOST']}:{db['PORT']}" in output
+        assert "'visitors'" not in output  # the internal alias
         with pytest.raises(CommandError, match="--append"):
             _command("--rows", "10")
         assert len(_table_rows("visitors")) == 2000

@@ -6,4 +6,10 @@ class VisitorsConfig(AppConfig):
     verbose_name = "Library visitors"
 
     def ready(self) -> None:
-        from visitors import signals  # noqa: F401  (connects the write-path hook)
+        from django.db.models.signals import post_migrate
+
+        from visitors import signals  # connects the write-path hook
+
+        post_migrate.connect(
+            signals.create_cache_table, sender=self, dispatch_uid="visitors.create_cache_table"
+        )

@@ -32,7 +32,7 @@ from visitors.endpoints import CATALOGUE
 from visitors.routers import VISITORS_DB
 
 Status = Literal["ok", "degraded", "down"]
-AgeFrom = Literal["heartbeat", "idletime", "unknown"]
+AgeFrom = Literal["heartbeat", "unknown"]
 
 DB_PING_MAX_AGE = 1.0  # seconds a database ping result is reused in this process
 
@@ -119,7 +119,6 @@ class KeyState:
     present: bool
     ttl_s: int | None = None  # None: no expiry (or, with ttl_known False, unknown)
     ttl_known: bool = True
-    idle_s: int | None = None  # Redis OBJECT IDLETIME: since the last read or write
     age_s: float | None = None
     age_from: AgeFrom = "unknown"
     last_good: bool | None = None  # payload keys: a last good copy exists
@@ -166,7 +165,6 @@ def _redis_state(watched: tuple[str, ...]) -> CacheState:
     pipe.pttl(django_cache.make_key(keys.SYNC_LEADER))
     for key in watched:
         pipe.ttl(django_cache.make_key(key))
-        pipe.object("idletime", django_cache.make_key(key))
     copies = last_good_keys()
     for key in watched:
         pipe.exists(django_cache.make_key(copies.get(key, key)))
@@ -180,14 +178,12 @@ def _redis_state(watched: tuple[str, ...]) -> CacheState:
     state.leader_held = isinstance(leader_pttl, int) and leader_pttl != -2
     state.leader_ttl_ms = leader_pttl if state.leader_held and leader_pttl >= 0 else None
     for index, key in enumerate(watched):
-        ttl, idle = replies[2 + 2 * index], replies[3 + 2 * index]
+        ttl = replies[2 + index]
         present = isinstance(ttl, int) and ttl != -2
         state.keys[key] = KeyState(
             present=present,
             ttl_s=ttl if present and ttl >= 0 else None,
-            # OBJECT IDLETIME fails under an LFU eviction policy: then the age is unknown.
-            idle_s=idle if present and isinstance(idle, int) else None,
-            last_good=bool(replies[2 + 2 * len(watched) + index]) if key in copies else None,
+            last_good=bool(replies[2 + len(watched) + index]) if key in copies else None,
         )
     return state
 
@@ -277,15 +273,16 @@ def loop_state(heartbeat: dict[str, Any] | None, *, now: datetime) -> LoopState:
 
 def with_ages(keys: dict[str, KeyState], loop: LoopState) -> dict[str, KeyState]:
     """Fill each key's age: from the loop's last successful cycle for the keys it publishes
-    (an upper bound: a request may have rewritten the key since), else Redis idle time (a
-    lower bound: any read resets it), else unknown."""
+    (an upper bound: a request may have rewritten the key since), else unknown.
+
+    Not Redis OBJECT IDLETIME: a small integer (today's count) is a shared object whose idle
+    time is that of the shared integer, not of the key (1775 s reported for a key written
+    seconds before), reads reset it, and it fails under an LFU eviction policy."""
     for key, state in keys.items():
         if not state.present:
             continue
         if key in LOOP_PUBLISHED_KEYS and loop.last_success_age_s is not None:
             state.age_s, state.age_from = loop.last_success_age_s, "heartbeat"
-        elif state.idle_s is not None:
-            state.age_s, state.age_from = float(state.idle_s), "idletime"
     return keys
 
 

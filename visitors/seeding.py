@@ -331,6 +331,17 @@ def insert_rows(chunks: Iterator[list[Row]], *, using: str, total: int, progress
     return written
 
 
+def describe_table(using: str) -> str:
+    """Where the rows go, as an operator would name it: the table, database and server (or
+    SQLite file) behind the alias, never the alias."""
+    settings = connections[using].settings_dict
+    if connections[using].vendor == "sqlite":
+        return f"table visitor_count in the SQLite file {settings['NAME']}"
+    host = settings.get("HOST") or "localhost"
+    port = settings.get("PORT") or 3306
+    return f"table visitor_count of database {settings['NAME']!r} on {host}:{port}"
+
+
 def seed_visitors(
     *,
     rows: int,

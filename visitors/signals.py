@@ -1,11 +1,13 @@
-"""Write-path hooks: rows created through Django feed the ``incremental`` today counter;
-faculty names saved or deleted tell the sync loop to reload them."""
+"""Signal receivers: rows created through Django feed the ``incremental`` today counter;
+faculty names saved or deleted tell the sync loop to reload them; ``migrate`` creates the
+database cache's table (so it is the only database step)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from django.core.management import call_command
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -48,3 +50,10 @@ def record_created_checkin(
 def faculty_changed(sender: type[Faculty], **kwargs: Any) -> None:
     """A name edited in the admin shows in the rankings at the loop's next cycle."""
     transaction.on_commit(faculties.touch, using=kwargs.get("using"))
+
+
+def create_cache_table(sender: Any, using: str, verbosity: int = 1, **kwargs: Any) -> None:
+    """post_migrate (connected in apps.py, once per ``migrate``): ``createcachetable`` for
+    a database cache in this database (the embedded default, no REDIS_URL); it does nothing
+    for Redis, or when the table exists."""
+    call_command("createcachetable", database=using, verbosity=verbosity)

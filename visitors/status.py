@@ -101,7 +101,6 @@ def _key_line(key: str, state: dict[str, Any]) -> str:
         ttl = f"TTL {state['ttl_s']}s"
     age = {
         "heartbeat": f"age {_seconds(state['age_s'])} (loop's last successful cycle)",
-        "idletime": f"idle {_seconds(state['age_s'])} (Redis OBJECT IDLETIME: last read or write)",
         "unknown": "age unknown",
     }[state["age_from"]]
     return f"  {key:<24} {ttl:<14} {age}"

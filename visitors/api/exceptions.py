@@ -38,11 +38,20 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(("/api/", "/docs/json"))
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    """Under the API paths, or a client that asks for JSON rather than a page."""
+    if _is_api(request):
+        return True
+    accepted = request.headers.get("Accept", "")
+    return "json" in accepted and "text/html" not in accepted
+
+
 def _json_error(status_code: int, detail: str, code: str) -> JsonResponse:
     return JsonResponse({"detail": detail, "code": code}, status=status_code)
 
 
-# Django-level errors (unknown path, bad Host header, a crash): JSON under the API paths.
+# Django-level errors (unknown path, bad Host header, a crash): JSON under the API paths
+# and for clients that ask for JSON; elsewhere the site's own page (templates/404.html).
 def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> Any:
     if _is_api(request):
         return _json_error(400, gettext("Bad request."), "bad_request")
@@ -50,7 +59,7 @@ def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> An
 
 
 def not_found(request: HttpRequest, exception: Exception, **kwargs: Any) -> Any:
-    if _is_api(request):
+    if _wants_json(request):
         return _json_error(404, gettext("Not found."), "not_found")
     return defaults.page_not_found(request, exception, **kwargs)
 

@@ -56,12 +56,11 @@ class HealthKeySerializer(serializers.Serializer):
     present = serializers.BooleanField()
     ttl_s = serializers.IntegerField(allow_null=True, help_text="null: no expiry or unknown.")
     ttl_known = serializers.BooleanField(help_text="False on the database cache backend.")
-    idle_s = serializers.IntegerField(allow_null=True, help_text="Redis OBJECT IDLETIME.")
     age_s = serializers.FloatField(allow_null=True)
     age_from = serializers.ChoiceField(
-        choices=["heartbeat", "idletime", "unknown"],
+        choices=["heartbeat", "unknown"],
         help_text="heartbeat: the loop's last successful cycle wrote it (upper bound); "
-        "idletime: seconds since its last read or write (lower bound).",
+        "unknown: a key the loop does not rewrite every cycle (the rollup).",
     )
     last_good = serializers.BooleanField(
         allow_null=True,

@@ -63,8 +63,8 @@ class Command(BaseCommand):
             )
         except seeding.TableNotEmpty as exc:
             raise CommandError(
-                f"{exc} in database {using!r}: pass --append to add rows or --truncate to "
-                "replace them (this deletes every row)."
+                f"{exc} ({seeding.describe_table(using)}): pass --append to add rows or "
+                "--truncate to replace them (this deletes every row)."
             ) from exc
         self._report(result, using)
 
@@ -72,8 +72,8 @@ class Command(BaseCommand):
         vendor = connections[using].vendor
         if vendor != "sqlite":
             self.stdout.write(
-                f"seed_visitors --demo: skipped, database {using!r} is {vendor} (DB_HOST is "
-                "set); demo rows only go into the embedded SQLite table."
+                f"seed_visitors --demo: skipped, the {seeding.describe_table(using)} is "
+                f"{vendor} (DB_HOST is set); demo rows only go into the embedded SQLite table."
             )
             return
         if seeding.table_exists(using) and seeding.has_rows(using):
@@ -94,7 +94,7 @@ class Command(BaseCommand):
         rate = result.rows / result.seconds if result.seconds else 0
         self.stdout.write(
             self.style.SUCCESS(
-                f"Loaded {result.rows} rows into {using!r} ({result.first} .. {result.last}) "
-                f"in {result.seconds:.1f}s ({rate:,.0f} rows/s)."
+                f"Loaded {result.rows} rows into the {seeding.describe_table(using)} "
+                f"({result.first} .. {result.last}) in {result.seconds:.1f}s ({rate:,.0f} rows/s)."
             )
         )

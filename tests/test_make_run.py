@@ -1,0 +1,192 @@
+"""``make run`` as a newcomer runs it, in a terminal (a pseudo-terminal here), on the embedded
+default: the dashboard moves by itself (the live demo), and Ctrl-C ends everything without
+make or honcho reporting an error. Also ``make superuser``, unattended and idempotent.
+
+``make -o install``: the virtualenv is this one (no pip run); the settings file is a temporary
+one (DOTENV_PATH), so the project's own .env and var/ are not touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import signal
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.processes import ROOT, TEST_SECRET_KEY, clean_env
+from tests.services import free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def _settings_file(tmp_path: Path, **extra: str) -> Path:
+    port = free_port(4500)
+    values = {
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "VAR_DIR": str(tmp_path / "var"),
+        "PORT": str(port),
+        "STREAM_PORT": str(free_port(port + 1)),
+        "WEB_CONCURRENCY": "1",
+        **extra,
+    }
+    path = tmp_path / "settings.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
+class Terminal:
+    """A command in a pseudo-terminal: Ctrl-C there is SIGINT to its foreground group."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child
+            os.chdir(ROOT)
+            os.execvpe(argv[0], argv, env)
+        self.output = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.output += chunk
+
+    @property
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    def ctrl_c(self) -> None:
+        os.write(self.fd, b"\x03")
+
+    def wait(self, timeout: float) -> int:
+        """The wait status's meaning: exit code, or minus the signal."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._reader.join(5)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.1)
+        os.killpg(self.pid, signal.SIGKILL)
+        raise AssertionError(f"still running after {timeout}s:\n{self.text}")
+
+
+def _today(port: str) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/visitors/summary", timeout=5) as r:
+        return json.loads(r.read())["today"]
+
+
+def test_make_run_shows_a_moving_dashboard_and_ctrl_c_ends_it_cleanly(tmp_path):
+    settings = _settings_file(tmp_path)
+    port = dict(line.split("=", 1) for line in settings.read_text().split())["PORT"]
+    env = clean_env(DOTENV_PATH=str(settings), TZ="America/New_York")  # the host's zone
+    env.pop("DJANGO_SETTINGS_MODULE")
+    run = Terminal(["make", "-o", "install", "run"], env)
+    try:
+
+        def answering() -> bool:
+            try:
+                return _today(port) >= 0
+            except OSError:
+                return False
+
+        wait_until(answering, "the dashboard's API", timeout=180)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            assert page.status == 200 and b"<html" in page.read().lower()
+        first = _today(port)
+        wait_until(lambda: _today(port) > first, "today's count to grow (the live demo)", 90)
+    except BaseException:
+        os.killpg(run.pid, signal.SIGINT)
+        run.wait(40)
+        raise
+    run.ctrl_c()
+    status = run.wait(60)
+    out = run.text
+    assert status in (0, -signal.SIGINT), out  # make re-raises the Ctrl-C it got: no message
+    assert "make: ***" not in out and "Error" not in out, out
+    assert "Traceback" not in out, out
+    stopped = [line for line in out.splitlines() if " stopped (rc=" in line]
+    assert len(stopped) == 4 and all("(rc=0)" in line for line in stopped), out
+    # One clock: honcho's prefix and the line's own stamp (library time, +0700) agree.
+    stamped = re.findall(
+        r"(\d\d:\d\d:\d\d) \w+\.1 +\|\s*(?:\x1b\[0m)?\d{4}-\d\d-\d\d (\d\d:\d\d:\d\d)\.\d{3}\+0700 ",
+        out,
+    )
+    assert len(stamped) >= 10, out
+    assert sum(prefix == own for prefix, own in stamped) >= 0.8 * len(stamped), stamped
+
+
+def test_make_superuser_unattended_then_again(tmp_path):
+    import subprocess
+
+    settings = _settings_file(
+        tmp_path,
+        DJANGO_SUPERUSER_USERNAME="librarian",
+        DJANGO_SUPERUSER_PASSWORD="a-long-test-password-1234",
+        DJANGO_SUPERUSER_EMAIL="librarian@example.org",
+    )
+    env = clean_env(DOTENV_PATH=str(settings))
+    env.pop("DJANGO_SETTINGS_MODULE")
+
+    def make_superuser() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["make", "-o", "install", "superuser"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,  # no terminal
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    first = make_superuser()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Superuser 'librarian' created." in first.stdout
+    again = make_superuser()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Superuser 'librarian' exists; unchanged." in again.stdout
+
+    check = subprocess.run(
+        [
+            *(".venv/bin/python", "manage.py", "shell", "-c"),
+            "from django.contrib.auth import authenticate; "
+            "u = authenticate(username='librarian', password='a-long-test-password-1234'); "
+            "print(u.is_superuser, u.email)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.stdout.strip().splitlines()[-1] == "True librarian@example.org", check.stderr
+
+
+def test_make_superuser_without_a_terminal_or_variables_says_what_to_set(tmp_path):
+    import subprocess
+
+    env = clean_env(DOTENV_PATH=str(_settings_file(tmp_path)))
+    env.pop("DJANGO_SETTINGS_MODULE")
+    result = subprocess.run(
+        ["make", "-o", "install", "superuser"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SUPERUSER_USERNAME" in result.stderr
