@@ -169,3 +169,52 @@ def payload_costs(config: BenchConfig) -> dict[str, Any]:
     }
     print(f"bench: cycle {result['cycle_median_ms']:.2f}ms, grown by {result['growth_ms']:.2f}ms")
     return result
+
+
+def when_and_where(config: BenchConfig) -> dict[str, Any]:
+    """Filling the hour and room stores once; a 5-year report by day, as JSON and as CSV,
+    from the kept counts, against a GROUP BY over the same range (same run)."""
+    import json
+
+    from django.db import connections
+
+    from visitors import reports
+    from visitors.breakdowns import HOURS, ROOMS
+    from visitors.clock import day_start, local_date, next_day
+    from visitors.queries import get_queries
+
+    today = local_date()
+    queries = get_queries()
+    fill_ms = {}
+    for store in (HOURS, ROOMS):
+        _forget_store(store, today)
+        fill_ms[store.name] = _ms(lambda s=store: s.keep(today=today, queries=queries))  # type: ignore[misc]
+    start = today.replace(year=today.year - 5) + timedelta(days=1)
+    request = reports.parse({"from": start.isoformat(), "to": today.isoformat(), "by": "day"})
+    reports.answer(request)  # the rollup is warm after the loop; this fills anything else
+    runs = max(5, config.daily_runs)
+    json_ms = [_ms(lambda: json.dumps(reports.answer(request)).encode()) for _ in range(runs)]
+    csv_ms = [_ms(lambda: reports.csv_bytes(reports.answer(request))) for _ in range(runs)]
+
+    def group_by() -> Any:
+        with connections["visitors"].cursor() as cursor:
+            cursor.execute(
+                "SELECT DATE(checkin_date), COUNT(*) FROM visitor_count WHERE checkin_date >= %s "
+                "AND checkin_date < %s GROUP BY DATE(checkin_date)",
+                [day_start(start), day_start(next_day(today))],
+            )
+            return cursor.fetchall()
+
+    scan_ms = [_ms(group_by) for _ in range(config.full_scan_runs)]
+    result = {
+        "fill_ms": fill_ms,
+        "report_days": (today - start).days + 1,
+        "report_json_ms": median(json_ms),
+        "report_csv_ms": median(csv_ms),
+        "group_by_ms": median(scan_ms),
+    }
+    print(
+        f"bench: 5-year report by day: JSON {result['report_json_ms']:.1f}ms, CSV "
+        f"{result['report_csv_ms']:.1f}ms; GROUP BY {result['group_by_ms']:.0f}ms; fill {fill_ms}"
+    )
+    return result

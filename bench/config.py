@@ -22,6 +22,7 @@ SECTIONS = (
     "cold",
     "rankings",
     "payloads",
+    "when_where",
     "http",
     "compare",
     "profile",

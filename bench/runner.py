@@ -76,6 +76,7 @@ def _run(config: BenchConfig) -> Path:
         "cold": lambda: engine.cold_start(config),
         "rankings": lambda: aggregates.rankings(config),
         "payloads": lambda: aggregates.payload_costs(config),
+        "when_where": lambda: aggregates.when_and_where(config),
         "http": lambda: http.warm_http(config),
         "compare": lambda: compare.side_by_side(config),
         "profile": lambda: profile.profile(config),

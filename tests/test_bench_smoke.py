@@ -87,6 +87,7 @@ def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
     assert "## Rankings: the old GROUP BYs" in report and "## What each payload adds" in report
     assert set(results["rankings"]["cold_ms"]) >= {"monthly-top", "faculties-yearly-top"}
     assert results["payloads"]["build_median_ms"]["today"] >= 0
+    assert results["when_where"]["report_days"] >= 1826 and "## When and where" in report
     (level,) = results["streams"]["levels"]
     assert level["level"] == level["held"] == level["streams"] == 50
     assert level["updates_seen"] == level["updates"] == 2
