@@ -15,7 +15,8 @@
     month: { faculties: root.dataset.facultiesMonthUrl, visitors: root.dataset.visitorsMonthUrl },
     year: { faculties: root.dataset.facultiesYearUrl, visitors: root.dataset.visitorsYearUrl },
   };
-  const numberFormat = new Intl.NumberFormat();
+  const _ = window.gettext || ((text) => text);
+  const numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined);
   const state = { period: "month", etags: {}, bodies: {} };
   const $ = (id) => document.getElementById(id);
 
@@ -43,7 +44,7 @@
     }
   }
 
-  const facultyLabel = (e) => e.fakultas || e.institution || "No institution";
+  const facultyLabel = (e) => e.fakultas || e.institution || _("No institution");
 
   function drawFaculties(body) {
     const list = $("faculty-bars");
@@ -77,7 +78,7 @@
       const item = document.createElement("li");
       const who = document.createElement("span");
       who.className = "who";
-      who.textContent = entry.member_name || "(no name)";
+      who.textContent = entry.member_name || _("(no name)");
       if (entry.member_id) {
         const id = document.createElement("span");
         id.className = "member-id";
@@ -125,7 +126,7 @@
         other.setAttribute("aria-pressed", String(other === button));
       }
       for (const node of root.querySelectorAll(".period-name")) {
-        node.textContent = state.period === "month" ? "this month" : "this year";
+        node.textContent = state.period === "month" ? _("this month") : _("this year");
       }
       tick();
     });
