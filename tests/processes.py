@@ -59,7 +59,11 @@ def services_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "VAR_DIR": str(tmp_path),
         "PROMETHEUS_MULTIPROC_DIR": str(settings.PROMETHEUS_MULTIPROC_DIR),
     }
-    return clean_env(**{**services, **overrides})
+    env = clean_env(**{**services, **overrides})
+    # Before any process touches it (the loop reads the faculty names from it): what
+    # ``make run`` does first, so that a web server started later finds it ready.
+    prepare_var_dir(Path(env["VAR_DIR"]))
+    return env
 
 
 def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:

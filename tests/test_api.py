@@ -195,3 +195,23 @@ def test_rows_dated_on_future_days_count_nowhere(client, insert_visits, frozen):
     assert sum(d["total"] for d in body["weekly"]) == 1
     assert sum(m["total"] for m in body["monthly"]) == 1
     assert sum(y["total"] for y in body["yearly"]) == 1
+
+
+def test_openapi_documents_both_streams_as_event_streams(client):
+    spec = client.get("/docs/json").json()
+    components = spec["components"]["schemas"]
+    for path, events in {
+        "/api/visitors/today/stream": ("event: init", "event: update", "keepalive"),
+        "/api/visitors/stream": ("event: summary", "Last-Event-ID", "id:"),
+    }.items():
+        operation = spec["paths"][path]["get"]
+        content = operation["responses"]["200"]["content"]
+        assert list(content) == ["text/event-stream"], path
+        assert all(event in operation["description"] for event in events), path
+        assert {"307", "400", "405", "503"} <= set(operation["responses"]), path
+    today = spec["paths"]["/api/visitors/today/stream"]["get"]["responses"]["200"]["content"]
+    schema = today["text/event-stream"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    names = {ref["$ref"].rsplit("/", 1)[-1] for ref in components[schema]["oneOf"]}
+    assert {"TodayStreamInit", "TodayStreamUpdate"} <= names
+    summary = spec["paths"]["/api/visitors/stream"]["get"]["responses"]["200"]["content"]
+    assert summary["text/event-stream"]["schema"]["$ref"].endswith("/Summary")

@@ -347,3 +347,20 @@ def test_the_openapi_schema_describes_304(db):
     for name in NAMES:
         responses = schema["paths"][url(name)]["get"]["responses"]
         assert "304" in responses
+
+
+def test_a_value_a_request_computed_is_pre_rendered_too(frozen, insert_visits, monkeypatch):
+    """A stopped loop does not leave the service on the viewset's path: the request that
+    computed a value on a miss stores its bytes, and the next request is answered from them."""
+    insert_visits([NOW.replace(tzinfo=None, hour=9)] * 3)
+    assert rendered.load(TODAY) is None
+    first = FrontClient().get(url("today"))
+    assert json.loads(first.content) == {"total": 3, "source": "db"}
+    assert rendered.load(TODAY) is not None
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the viewset was called")
+
+    monkeypatch.setattr(serving, "response_body", boom)
+    again = FrontClient().get(url("today"))
+    assert again.status_code == 200 and json.loads(again.content)["total"] == 3

@@ -207,7 +207,11 @@ def test_a_redis_restart_under_open_streams_ends_with_the_current_value(tmp_path
                 time.sleep(1.5)
                 redis.start()  # empty: the loop republishes, the watchers resubscribe
                 assert _next_named(stream, "update", 15).json()["total"] == 5
-                assert _next_named(summary, "summary", 15).json()["today"] == 5
+                wait_until(
+                    lambda: _next_named(summary, "summary", 15).json()["today"] == 5,
+                    "the summary stream shows the count inserted while Redis was away",
+                    timeout=15,
+                )
     finally:
         running.stop()
         redis.stop()

@@ -269,18 +269,22 @@ async def summary_stream(client: Client, hub: Hub, last_id: int | None) -> None:
     await client.write(sse.retry(visitor_settings().STREAM_RETRY_MS))
     current = await _summary_now(hub)
     shown: int | None = last_id
+    sent: bytes | None = None
     if isinstance(current, Exception):
         await client.write(_error_event(current))
     elif current[1] != last_id or current[1] == 0:
-        body, shown = current
-        await client.write(sse.event("summary", body, id=shown))
+        sent, shown = current
+        await client.write(sse.event("summary", sent, id=shown))
 
     def changed(state: StreamState) -> bytes | None:
-        nonlocal shown
+        nonlocal shown, sent
         if state.summary is None or state.summary_version == shown:
             return None
         shown = state.summary_version
-        return sse.event("summary", state.summary, id=shown)
+        if state.summary == sent:  # the same body under its first known version: no resend
+            return None
+        sent = state.summary
+        return sse.event("summary", sent, id=shown)
 
     await _follow(client, hub, changed)
 
