@@ -68,7 +68,9 @@ def _wait_ready(url: str, timeout: float = 30.0) -> None:
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    """SIGTERM, then SIGKILL after ``timeout`` seconds (nothing if it has ended)."""
+    if process.poll() is not None:
+        return
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=timeout)

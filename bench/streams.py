@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -44,17 +43,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen[Any], timeout: float = 20) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 # -- the processes -------------------------------------------------------------------------
@@ -97,7 +85,7 @@ def sync_loop(config: BenchConfig) -> Iterator[subprocess.Popen[bytes]]:
             time.sleep(0.1)
         yield process
     finally:
-        _stop(process)
+        http.stop(process)
 
 
 def streams_environment(config: BenchConfig, port: int) -> dict[str, str]:
@@ -139,7 +127,7 @@ def streams_server(config: BenchConfig, port: int) -> Iterator[int]:
         time.sleep(0.5)  # the worker's first read of the published responses
         yield workers[0]
     finally:
-        _stop(process)
+        http.stop(process)
 
 
 class LoadClient:
