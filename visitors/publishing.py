@@ -9,7 +9,9 @@ and stream process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -89,14 +91,44 @@ def build_all(facts: CycleFacts) -> dict[Endpoint, Any]:
 announcer = changes.Announcer()
 
 
-def publish(facts: CycleFacts, *, ttl: int) -> changes.Notice | None:
-    """Write every payload (raises ``CacheUnavailable``); see the module docstring.
+@dataclass
+class Rewrites:
+    """The loop's memory of its last full write: while no response changed, writing the
+    same bytes again every cycle only costs time, so an unchanged cycle writes nothing as
+    long as the keys it wrote still have two thirds of their TTL left (they are rewritten
+    then, and last good copies get a fresh ``as_of``)."""
+
+    digest: str = ""
+    at: float = -math.inf
+    ttl: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+
+    def unchanged(self, digest: str) -> bool:
+        return digest == self.digest and self.clock() - self.at < self.ttl / 3
+
+    def wrote(self, digest: str, ttl: int) -> None:
+        self.digest, self.at, self.ttl = digest, self.clock(), ttl
+
+
+def publish(
+    facts: CycleFacts, *, ttl: int, rewrites: Rewrites | None = None
+) -> changes.Notice | None:
+    """Write every payload (raises ``CacheUnavailable``); see the module docstring. With
+    ``rewrites`` (the loop's), a cycle in which no response changed writes nothing while the
+    last write is fresh.
 
     Returns the notice announced, or None when no response changed.
     """
     values = build_all(facts)
     ttl = ttl_until_midnight(ttl, facts.now)
+    responses = rendered.render_all(values)
+    digest = changes.digest_of(r.etag for r in responses.values())
+    if rewrites is not None and rewrites.unchanged(digest):
+        return None
     cache.call("set_many", {endpoint.key: value for endpoint, value in values.items()}, ttl)
-    responses = rendered.store(values, ttl=ttl)
+    rendered.write(responses, ttl=ttl)
     last_good.store_many(values, now=facts.now)
-    return announcer.announce(etags=(r.etag for r in responses.values()), now=facts.now)
+    notice = announcer.announce(etags=(r.etag for r in responses.values()), now=facts.now)
+    if rewrites is not None:
+        rewrites.wrote(digest, ttl)
+    return notice

@@ -63,17 +63,17 @@ def _decode(raw: bytes | str | None) -> Rendered | None:
     return rendered
 
 
-def store(values: Mapping[Endpoint, Any], *, ttl: int) -> dict[Endpoint, Rendered]:
-    """Render and store each endpoint's body as served from the cache; returns them.
+def render_all(values: Mapping[Endpoint, Any]) -> dict[Endpoint, Rendered]:
+    """Each endpoint's body as served from the cache, rendered."""
+    return {endpoint: render(endpoint.body(value, "cache")) for endpoint, value in values.items()}
 
-    Publishing calls it for every payload, and a request for a value it computed.
-    """
-    responses = {
-        endpoint: render(endpoint.body(value, "cache")) for endpoint, value in values.items()
-    }
+
+def write(responses: Mapping[Endpoint, Rendered], *, ttl: int) -> None:
+    """Store rendered responses for ``ttl`` seconds (best effort: it only costs the fast
+    path; the data itself is stored by the caller)."""
     entries = {keys.prerendered(e.name): _encode(r) for e, r in responses.items()}
 
-    def write(client: Any) -> None:
+    def pipelined(client: Any) -> None:
         pipe = client.pipeline(transaction=False)
         for key, value in entries.items():
             pipe.set(key, value, ex=ttl)
@@ -81,11 +81,18 @@ def store(values: Mapping[Endpoint, Any], *, ttl: int) -> dict[Endpoint, Rendere
 
     try:
         if cache.is_redis():
-            cache.raw_redis(write, "storing pre-rendered responses")
+            cache.raw_redis(pipelined, "storing pre-rendered responses")
         else:
             cache.call("set_many", {key: value.decode() for key, value in entries.items()}, ttl)
-    except cache.CacheUnavailable as exc:  # only costs the fast path; the data is stored
+    except cache.CacheUnavailable as exc:
         logger.log(logging.DEBUG if cache.breaker.is_open else logging.WARNING, "%s", exc)
+
+
+def store(values: Mapping[Endpoint, Any], *, ttl: int) -> dict[Endpoint, Rendered]:
+    """Render and store each endpoint's body as served from the cache; returns them (a
+    request stores a value it computed this way)."""
+    responses = render_all(values)
+    write(responses, ttl=ttl)
     return responses
 
 

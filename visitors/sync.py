@@ -137,6 +137,7 @@ class Cycle:
         self._closed_for: tuple[date, list[Any]] | None = None
         self.faculty_names: dict[str, str] = {}
         self._faculties_for: list[Any] | None = None
+        self.rewrites = publishing.Rewrites()
         self.number = 0
 
     def _timed(self, steps: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
@@ -166,6 +167,8 @@ class Cycle:
             self._faculties_for = stamps[-1:]
         if self._closed_for == (today, stamps[:-1]):
             return
+        self.rewrites = publishing.Rewrites()  # a new day, or the cache lost its stamps:
+        # the next publish writes everything, whether or not a response changed
         days, _ = rollup.update(today=today, queries=self.queries)
         history.update(today=today, queries=self.queries)  # for reports: older days, once
         self.closed = closed_totals(days, today)
@@ -191,7 +194,11 @@ class Cycle:
             self.faculty_names,
             minutes,
         )
-        self._timed(steps, "publish", lambda: publishing.publish(facts, ttl=key_ttl))
+        self._timed(
+            steps,
+            "publish",
+            lambda: publishing.publish(facts, ttl=key_ttl, rewrites=self.rewrites),
+        )
         return CycleReport(self.number, count, steps, (self.monotonic() - start) * 1000)
 
 

@@ -42,7 +42,7 @@ class TodayRows(Reconciling):
             if changed:  # unchanged: keep the same object, so what was computed from it holds
                 self.rows = rows
         else:
-            last = max((row.visitor_id for row in self.rows), default=0)
+            last = self.rows[-1].visitor_id if self.rows else 0  # the query orders by id
             new = self.queries.rows_after(start=today, end=next_day(today), after_id=last)
             changed = bool(new)
             if changed:
