@@ -318,6 +318,8 @@ def soak_targets(soak: dict[str, Any] | None) -> list[tuple[str, str, str, str]]
 def soak_section(soak: dict[str, Any]) -> list[str]:
     out = ["## Soak under faults\n"]
     add = out.append
+    if soak.get("run"):
+        add(f"(From its own run: `{soak['run']}`, started {soak['started']}.)\n")
     faults = ", ".join(
         f"{f['what']} down {f['down_s']:.0f} s at {f['at_s']} s" for f in soak["faults"]
     )

@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from tests.sse_client import EventStream
 # stale is wrong.
 SYNC_INTERVAL_MS = 1000
 POLL_GAP_S = 0.05  # each poller: about 20 requests a second
+TODAY_PATH, SUMMARY_PATH = "/api/visitors/today", "/api/visitors/summary"
 ALLOWED_LAG_S = 7.0
 DB_NAME = "library_soak"
 
@@ -108,11 +109,10 @@ class Tally:
 
 def _today_total(path: str, body: Any) -> tuple[int, bool, Any] | None:
     """(today's count, marked stale, source) in a /today or /summary answer."""
-    if path.endswith("/today") and isinstance(body, dict):
-        return body.get("total"), bool(body.get("stale")), body.get("source")
-    if path.endswith("/summary") and isinstance(body, dict):
-        return body.get("today"), bool(body.get("stale")), body.get("source")
-    return None
+    field = {TODAY_PATH: "total", SUMMARY_PATH: "today"}.get(path)
+    if field is None or not isinstance(body, dict) or not isinstance(body.get(field), int):
+        return None
+    return body[field], bool(body.get("stale")), body.get("source")
 
 
 def poller(
@@ -296,6 +296,7 @@ def _prepare(env: dict[str, str], rows: int) -> None:
 def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     from visitors.endpoints import CATALOGUE
 
+    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     workdir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     (workdir / "redis").mkdir()
     (workdir / "mariadb").mkdir()
@@ -376,6 +377,7 @@ def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, A
         if kib
     }
     return {
+        "started": started_at,
         "seconds": config.soak_seconds,
         "rows": config.soak_rows,
         "insert_rate_per_s": config.soak_insert_rate,
@@ -396,7 +398,7 @@ def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, A
         "rss_growth_pct": growth,
         # RSS (KiB) of the web workers every minute: growth that levels off is warm-up.
         "rss_series": [
-            {"at_s": at, **{k: v for k, v in rss.items() if "worker" in k}}
+            {"at_s": at, **{k: v for k, v in rss.items() if "worker" in k or k == "loop"}}
             for at, rss in rss_series
         ],
         "final_count": final,
