@@ -133,6 +133,22 @@ def test_redis_down_every_endpoint_answers_from_the_database(own_redis, visits, 
     assert raw.get(TODAY.key) == b"3"
 
 
+def test_redis_down_every_catalogued_payload_answers_200_from_the_database(
+    own_redis, visits, client
+):
+    """The breakdown-based payloads too (rankings, hours, rooms, heatmap): with Redis gone
+    their closed days are counted from MySQL, never a 500."""
+    warm = {e.name: client.get(e.url_path) for e in CATALOGUE}
+    assert all(response.status_code == 200 for response in warm.values())
+    own_redis.stop()
+    for endpoint in CATALOGUE:
+        response = client.get(endpoint.url_path)
+        assert response.status_code == 200, (endpoint.name, response.content[:200])
+        body = response.json()
+        source = body.get("source")
+        assert source == "db" or "db" in str(source), (endpoint.name, source)
+
+
 def test_a_silent_redis_does_not_hang_requests(visits, client, settings):
     """A Redis that accepts connections but never answers: one socket timeout, then skipped."""
     silent = socket.socket()

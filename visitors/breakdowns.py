@@ -258,7 +258,24 @@ class Breakdown:
 
     def kept_closed(self, *, today: date, queries: VisitorQueries) -> Any:
         """``closed`` (the request path), then ``kept``; a folded breakdown's stored fold
-        when it is current."""
+        when it is current. While the cache is unreachable, the window is counted from the
+        database (one grouped query), as every other payload is then."""
+        try:
+            return self._kept_closed(today=today, queries=queries)
+        except cache.CacheUnavailable as exc:
+            logger.debug("breakdown %s: counting from the database: %s", self.name, exc)
+            days = self.counted(today=today, queries=queries)
+            return days if self.fold is None else self.fold(today, days)
+
+    def counted(self, *, today: date, queries: VisitorQueries) -> dict[date, Counts]:
+        """Every closed day of the window, counted from the database, nothing stored."""
+        wanted = self.wanted_days(today)
+        if not wanted:
+            return {}
+        counts = self.count(queries, wanted[0], today)
+        return {day: self.encode(counts.get(day, {})) for day in wanted}
+
+    def _kept_closed(self, *, today: date, queries: VisitorQueries) -> Any:
         if self.fold is not None:
             stored = self._stored_fold(today)
             if stored is not None:
