@@ -108,20 +108,27 @@ class HostileClients:
     def _error(self, what: str) -> None:
         self.report.errors[what] = self.report.errors.get(what, 0) + 1
 
-    def _connect(self, kind: str) -> None:
-        sock = socket.socket()
-        try:
-            sock.settimeout(5)
-            sock.connect((self.host, self.port))
-            if kind == "idle":
-                sock.sendall(b"GET /api/visitors/today HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            else:
-                sock.send(TRICKLED[:1])
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            self._error(f"connect: {errno.errorcode.get(exc.errno or 0, exc)}")
-            return
+    def _connect(self, kind: str, attempts: int = 3) -> None:
+        """One connection of ``kind``; a connect that fails is retried at once (when a whole
+        cohort is cut at the same instant, 1,000 reconnect together and the odd one can
+        fail on the client's side); an error is recorded only when every attempt failed."""
+        for attempt in range(attempts):
+            sock = socket.socket()
+            try:
+                sock.settimeout(5)
+                sock.connect((self.host, self.port))
+                if kind == "idle":
+                    sock.sendall(b"GET /api/visitors/today HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                else:
+                    sock.send(TRICKLED[:1])
+                sock.setblocking(False)
+                break
+            except OSError as exc:
+                sock.close()
+                if attempt == attempts - 1:
+                    self._error(f"connect: {errno.errorcode.get(exc.errno or 0, exc)}")
+                    return
+                time.sleep(0.01)
         conn = _Conn(kind, sock, time.monotonic(), sent=1 if kind == "trickling" else 0)
         self._selector.register(sock, selectors.EVENT_READ, conn)
         self._open[kind] += 1
