@@ -196,7 +196,9 @@ class HostileClients:
                 self._tick()
                 next_tick += 1
                 self._refill()
-                if self._measuring:  # after each second's replacements
+                # After each second's replacements; not once stopping (the refill stops
+                # too, and a cohort cut just then would count as never replaced).
+                if self._measuring and not self._stop.is_set():
                     for kind, count in self._open.items():
                         self.report.min_open[kind] = min(self.report.min_open[kind], count)
         for key in list(self._selector.get_map().values()):
