@@ -23,18 +23,16 @@ import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from visitors.breakdowns import INSTITUTIONS, MEMBERS, MemberTotals, is_member_totals
+from visitors.breakdowns import INSTITUTIONS, MEMBERS
 from visitors.conf import visitor_settings
 from visitors.faculties import name_of
+from visitors.member_totals import ClosedMembers, Latest, Period, by_rank
 
 if TYPE_CHECKING:
     from visitors.endpoints import Facts
     from visitors.queries.base import Checkin
-
-Period = Literal["month", "year"]
-Latest = tuple[str | None, str | None]  # (member_name, institution)
 
 
 def period_of(period: Period, today: date) -> str | int:
@@ -79,7 +77,6 @@ def forget() -> None:
     global _today
     _today = None
     _built.clear()
-    _leaders.clear()
 
 
 def today_tally(facts: Facts) -> TodayTally:
@@ -102,9 +99,8 @@ def today_tally(facts: Facts) -> TodayTally:
 
 
 # --- the closed part, summed once per load ---------------------------------------------------
-def _member_totals(facts: Facts) -> MemberTotals:
-    kept = facts.closed_breakdown(MEMBERS)
-    return kept if is_member_totals(kept) else MEMBERS.kept(facts.today, kept or {})
+def _closed_members(facts: Facts) -> ClosedMembers:
+    return facts.closed_breakdown(MEMBERS)
 
 
 def _institution_totals(days: Mapping[date, Mapping[str, int]], since: date, today: date) -> dict:
@@ -135,30 +131,19 @@ def _top(totals: Mapping[Any, int], order: Callable[[tuple[Any, int]], Any]) -> 
     return heapq.nsmallest(visitor_settings().RANKING_SIZE, totals.items(), key=order)
 
 
-def _by_member(item: tuple[str, int]) -> tuple[int, str]:
-    return -item[1], item[0]
-
-
-# The best closed totals of a period, in ranking order: a prefix, made once per fold.
-_leaders: dict[int, tuple[Mapping[str, int], list[tuple[str, int]]]] = {}
-
-
-def _top_members(closed: Mapping[str, int], today: Mapping[str, int]) -> list[tuple[str, int]]:
-    """The top of ``closed + today`` without adding the whole year up: the members seen
-    today with their full totals, against the best closed-only members, which come from
-    a prefix of the closed ranking kept while the fold is the same object."""
+def _top_members(
+    closed: ClosedMembers, period: Period, today: Mapping[str, int]
+) -> list[tuple[str, int]]:
+    """The top of ``closed + today`` without adding the whole period up: the members seen
+    today with their full totals, against the best closed-only members, which come from a
+    prefix of the closed ranking."""
     size = visitor_settings().RANKING_SIZE
-    candidates = [(member, closed.get(member, 0) + n) for member, n in today.items()]
-    memo = _leaders.get(id(closed))
-    if memo is None or memo[0] is not closed:
-        memo = (closed, heapq.nsmallest(max(64, 4 * size), closed.items(), key=_by_member))
-        if len(_leaders) >= 4:  # this month's and this year's, and the ones before
-            _leaders.pop(next(iter(_leaders)))
-        _leaders[id(closed)] = memo
+    prefix, closed_totals = closed.ranking_inputs(period, max(64, 4 * size), today)
+    candidates = [(member, closed_totals.get(member, 0) + n) for member, n in today.items()]
     # Exact: a closed-only member past the prefix ranks below every prefix member, and
     # today only raises totals, so the prefix's members (at least ``size``) all beat it.
-    others = [item for item in memo[1] if item[0] not in today][:size]
-    return heapq.nsmallest(size, candidates + others, key=_by_member)
+    others = [item for item in prefix if item[0] not in today][:size]
+    return heapq.nsmallest(size, candidates + others, key=by_rank)
 
 
 def _by_institution(item: tuple[str | None, int]) -> tuple[int, bool, str]:
@@ -170,16 +155,16 @@ def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
     """The builder of ``/visitors/{monthly,yearly}/top``."""
 
     def build(facts: Facts) -> dict[str, Any]:
-        closed, today = _member_totals(facts), today_tally(facts)
+        closed, today = _closed_members(facts), today_tally(facts)
         names = facts.faculty_names
         key = (facts.today, closed, today, names, visitor_settings().RANKING_SIZE)
 
         def ranked() -> dict[str, Any]:
+            top = _top_members(closed, period, today.members)
+            seen = closed.latest([member for member, _ in top if member not in today.latest])
             visitors = []
-            for member, total in _top_members(closed[period], today.members):
-                name, place = (
-                    today.latest.get(member) or closed["latest"].get(member) or (None, None)
-                )[:2]
+            for member, total in top:
+                name, place = today.latest.get(member) or seen.get(member) or (None, None)
                 visitors.append(
                     {
                         "member_id": member,
