@@ -29,9 +29,9 @@ from tests.conftest import ALL_DATABASES
 from tests.services import closed_port
 from visitors import faculties, rankings, serving
 from visitors.breakdowns import INSTITUTIONS, MEMBERS
-from visitors.member_totals import FoldedMembers, RedisFold, fold_members, members_fold
 from visitors.daily import warm_aggregates
 from visitors.endpoints import FACULTIES_MONTHLY, FACULTIES_YEARLY, MONTHLY_TOP, YEARLY_TOP
+from visitors.member_totals import FoldedMembers, RedisFold, fold_members, members_fold
 from visitors.models import Faculty
 from visitors.queries import get_queries
 from visitors.status import faculty_coverage
