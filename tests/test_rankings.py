@@ -33,6 +33,7 @@ from visitors.daily import warm_aggregates
 from visitors.endpoints import FACULTIES_MONTHLY, FACULTIES_YEARLY, MONTHLY_TOP, YEARLY_TOP
 from visitors.member_totals import FoldedMembers, RedisFold, fold_members, members_fold
 from visitors.models import Faculty
+from visitors.publishing import CycleFacts
 from visitors.queries import get_queries
 from visitors.status import faculty_coverage
 from visitors.sync import Cycle
@@ -682,3 +683,22 @@ def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed, ke
         rankings._top_members(members, "month", today)
         == sorted(today.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
     )
+
+
+def test_a_ranking_built_from_equal_inputs_keeps_the_newer_ones(insert_visits):
+    """A request builds a ranking from its own reads; the loop's next cycle has equal but
+    other objects: it reuses the ranking, and from then on checks its inputs by identity
+    (a compare of a year of days in every cycle cost 0.4 ms of a 4.7 ms cycle at 10M rows)."""
+    insert_visits([at(2026, 2, 10, 9, 0)], member_id="A", institution="LAW")
+    loop = cycle()
+    loop.run(now=NOW, key_ttl=60)
+    rankings.forget()
+    request = serving.request_facts(NOW)
+    built = FACULTIES_YEARLY.build(request)
+    facts = CycleFacts(
+        NOW, loop.closed, 1, loop.today_rows.rows, loop.breakdowns, loop.faculty_names
+    )
+    assert facts.closed_breakdown(INSTITUTIONS) is not request.closed_breakdown(INSTITUTIONS)
+    assert FACULTIES_YEARLY.build(facts) is built  # equal inputs: not built again
+    kept = rankings._built["faculties-year"][0]
+    assert kept[1] is facts.closed_breakdown(INSTITUTIONS)

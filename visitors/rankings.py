@@ -121,6 +121,9 @@ _built: dict[str, tuple[tuple[Any, ...], Any]] = {}
 def _once(name: str, inputs: tuple[Any, ...], build: Callable[[], Any]) -> Any:
     last = _built.get(name)
     if last is not None and all(a is b or a == b for a, b in zip(last[0], inputs, strict=True)):
+        # Equal but not the same objects (a request built it from its own reads): keep
+        # these, so the next cycle's check is by identity, not a compare of a year of days.
+        _built[name] = (inputs, last[1])
         return last[1]
     value = build()
     _built[name] = (inputs, value)
