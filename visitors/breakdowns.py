@@ -103,17 +103,23 @@ class Breakdown:
         return value["stamp"] if _is_coverage(value) else None
 
     def update(
-        self, *, today: date, queries: VisitorQueries, recheck_days: int = 0
+        self,
+        *,
+        today: date,
+        queries: VisitorQueries,
+        recheck_days: int = 0,
+        prints: DayPrints | None = None,
     ) -> tuple[dict[date, Counts], list[tuple[date, date]]]:
         """Fill the missing closed days (and re-count the last ``recheck_days``), store them;
         returns every kept day and the ranges that were queried."""
         wanted = self.wanted_days(today)
         days = self.load(wanted)
         recheck_from = today - timedelta(days=recheck_days)
-        prints: Prints = {}
+        window: Prints = {}
         if wanted and (recheck_days or len(days) < len(wanted)):
-            prints = self._prints(queries, today, recheck_days, wanted[0])
-            recheck_from = self._first_changed(prints, max(recheck_from, wanted[0]), today)
+            prints = prints or DayPrints(queries, today, recheck_days)
+            window = prints.since(wanted[0])
+            recheck_from = self._first_changed(window, max(recheck_from, wanted[0]), today)
         ranges = missing_ranges({day for day in days if day < recheck_from}, wanted)
         written: dict[date, Counts] = {}
         for start, end in ranges:
@@ -124,7 +130,7 @@ class Breakdown:
                 day += timedelta(days=1)
         if written:
             cache.call("set_many", {self.day_key(d): c for d, c in written.items()}, None)
-            self._remember_prints(today, prints, written)
+            self._remember_prints(today, window, written)
             days.update(written)
             first = wanted[0] if wanted else today
             gone = [self.day_key(first - timedelta(days=n)) for n in range(1, _FORGET_DAYS + 1)]
@@ -148,16 +154,6 @@ class Breakdown:
     @property
     def prints_key(self) -> str:
         return self.coverage_key + ":prints"
-
-    def _prints(
-        self, queries: VisitorQueries, today: date, recheck_days: int, first: date
-    ) -> Prints:
-        """The prints (``day_prints``) of the re-check window's days as they are now: taken
-        before any counting, so a row that arrives meanwhile shows at the next re-check."""
-        days = max(recheck_days, visitor_settings().VISITOR_ROLLUP_RECHECK_DAYS)
-        start = max(first, today - timedelta(days=days))
-        found = queries.day_prints(start=start, end=today) if start < today else {}
-        return {day: list(found.get(day, (0, 0))) for day in _days(start, today)}
 
     def _first_changed(self, prints: Prints, start: date, end: date) -> date:
         """The first day of [start, end) whose print is not the one it was counted with (a
@@ -231,7 +227,14 @@ class Breakdown:
             logger.warning("breakdown %s: the fold is not stored: %s", self.name, exc)
             return self.kept(today, days)
 
-    def keep(self, *, today: date, queries: VisitorQueries, recheck_days: int = 0) -> Any:
+    def keep(
+        self,
+        *,
+        today: date,
+        queries: VisitorQueries,
+        recheck_days: int = 0,
+        prints: DayPrints | None = None,
+    ) -> Any:
         """``update``, then what the loop keeps of the days (``kept``). A folded breakdown's
         fold is stored with the stamp of the days it was made from: the next reader for the
         same days (a restarted loop, a request) reads that, not every day."""
@@ -240,15 +243,23 @@ class Breakdown:
                 stored = self._stored_fold(today)
                 if stored is not None:
                     return stored
-            advanced = self._advanced(today, queries, recheck_days)
+            advanced = self._advanced(today, queries, recheck_days, prints)
             if advanced is not None:
                 return advanced
-        days, _ = self.update(today=today, queries=queries, recheck_days=recheck_days)
+        days, _ = self.update(
+            today=today, queries=queries, recheck_days=recheck_days, prints=prints
+        )
         if self.fold_store is None:
             return days
         return self._store_fold(today, days)
 
-    def _advanced(self, today: date, queries: VisitorQueries, recheck_days: int) -> Any | None:
+    def _advanced(
+        self,
+        today: date,
+        queries: VisitorQueries,
+        recheck_days: int,
+        prints: DayPrints | None = None,
+    ) -> Any | None:
         """The stored fold moved to ``today`` by counting only the days after it (and the
         re-checked ones); None when there is no usable fold to move (then the full way)."""
         folds = self._folds()
@@ -269,8 +280,8 @@ class Breakdown:
         ):
             return None
         start = max(first, min(folded_for, today - timedelta(days=recheck_days)))
-        prints = self._prints(queries, today, recheck_days, first)
-        start = self._first_changed(prints, start, folded_for)  # unchanged days stay
+        window = (prints or DayPrints(queries, today, recheck_days)).since(first)
+        start = self._first_changed(window, start, folded_for)  # unchanged days stay
         if start >= today:
             return folds.current(made_for)
         recounted = [start + timedelta(days=n) for n in range((folded_for - start).days)]
@@ -283,7 +294,7 @@ class Breakdown:
             for n in range((today - start).days)
         }
         cache.call("set_many", {self.day_key(d): c for d, c in now.items()}, None)
-        self._remember_prints(today, prints, now)
+        self._remember_prints(today, window, now)
         stamp = uuid.uuid4().hex
         cache.call(
             "set",
@@ -368,6 +379,37 @@ class FoldStore(Protocol):
 
 # A day's print as stored: [rows, the sum of their ids]; by day ("YYYY-MM-DD").
 Prints = dict[date, list[int]]
+
+
+class DayPrints:
+    """The prints (``day_prints``) of the re-check window's days, read once for every
+    breakdown of one loop refresh or daily job, before any of them counts: a row that
+    arrives meanwhile shows at the next re-check."""
+
+    def __init__(self, queries: VisitorQueries, today: date, recheck_days: int = 0) -> None:
+        days = max(recheck_days, visitor_settings().VISITOR_ROLLUP_RECHECK_DAYS)
+        self.queries, self.today = queries, today
+        self.start = today - timedelta(days=days)
+        self._found: Mapping[date, tuple[int, int]] | None = None
+
+    def since(self, first: date) -> Prints:
+        """The window's days from ``first`` on."""
+        if self._found is None:
+            self._found = self.queries.day_prints(start=self.start, end=self.today)
+        return {
+            day: list(self._found.get(day, (0, 0)))
+            for day in _days(max(first, self.start), self.today)
+        }
+
+
+def keep_all(*, today: date, queries: VisitorQueries, recheck_days: int = 0) -> dict[str, Any]:
+    """What the loop keeps of every breakdown (``Breakdown.keep``), with one read of the
+    re-check window's prints for all of them."""
+    prints = DayPrints(queries, today, recheck_days)
+    return {
+        b.name: b.keep(today=today, queries=queries, recheck_days=recheck_days, prints=prints)
+        for b in BREAKDOWNS
+    }
 
 
 def _is_prints(value: Any) -> bool:

@@ -148,11 +148,12 @@ def is_member_totals(value: Any) -> bool:
 class ClosedMembers(Protocol):
     """The closed days of this year and this month, per member."""
 
-    def ranking_inputs(
-        self, period: Period, prefix: int, members: Collection[str]
-    ) -> tuple[list[tuple[str, int]], dict[str, int]]:
-        """The first ``prefix`` members of the period's closed ranking (``by_rank``) and
-        the closed totals of ``members`` (0 when absent), from one consistent state."""
+    def leaders(self, period: Period, n: int) -> list[tuple[str, int]]:
+        """The first ``n`` members of the period's closed ranking (``by_rank``)."""
+        ...
+
+    def totals(self, period: Period, members: Collection[str]) -> dict[str, int]:
+        """The closed totals of ``members`` (0 when absent)."""
         ...
 
     def latest(self, members: Collection[str]) -> dict[str, Latest]:
@@ -161,22 +162,23 @@ class ClosedMembers(Protocol):
 
 
 class FoldedMembers:
-    """``ClosedMembers`` over a fold held in memory; each period's ranking prefix is
-    sorted once per fold."""
+    """``ClosedMembers`` over a fold held in memory; each period's leaders are sorted once
+    per fold."""
 
     def __init__(self, fold: MemberTotals) -> None:
         self.fold = fold
-        self._prefixes: dict[tuple[Period, int], list[tuple[str, int]]] = {}
+        self._leaders: dict[tuple[Period, int], list[tuple[str, int]]] = {}
 
-    def ranking_inputs(
-        self, period: Period, prefix: int, members: Collection[str]
-    ) -> tuple[list[tuple[str, int]], dict[str, int]]:
+    def leaders(self, period: Period, n: int) -> list[tuple[str, int]]:
+        found = self._leaders.get((period, n))
+        if found is None:
+            found = heapq.nsmallest(n, self.fold[period].items(), key=by_rank)
+            self._leaders[(period, n)] = found
+        return found
+
+    def totals(self, period: Period, members: Collection[str]) -> dict[str, int]:
         totals = self.fold[period]
-        leaders = self._prefixes.get((period, prefix))
-        if leaders is None:
-            leaders = heapq.nsmallest(prefix, totals.items(), key=by_rank)
-            self._prefixes[(period, prefix)] = leaders
-        return leaders, {member: totals.get(member, 0) for member in members}
+        return {member: totals.get(member, 0) for member in members}
 
     def latest(self, members: Collection[str]) -> dict[str, Latest]:
         latest = self.fold["latest"]
@@ -374,14 +376,16 @@ def _latest_of(raw: bytes | None) -> Latest | None:
 
 
 class RedisMembers:
-    """``ClosedMembers`` read from the sorted sets when asked (a few hundred entries per
-    ranking, never the whole year). While Redis is unreachable, ``fallback`` (when given)
-    supplies them instead, once."""
+    """``ClosedMembers`` read from the sorted sets when asked (the leaders, the few members
+    of today who could pass them, the names shown; never the whole year). While Redis is
+    unreachable, ``fallback`` (when given) supplies them instead, once."""
 
     def __init__(self, fold: RedisFold, fallback: Callable[[], ClosedMembers] | None = None):
         self.fold = fold
         self.fallback = fallback
         self._instead: ClosedMembers | None = None
+        # The sets change only with the stamp, and a new stamp makes a new object.
+        self._leaders: dict[tuple[Period, int], list[tuple[str, int]]] = {}
 
     def _or_fallback(self, read: Callable[[Any], Any], what: str) -> Any:
         if self._instead is None:
@@ -394,26 +398,31 @@ class RedisMembers:
                 self._instead = self.fallback()
         return None
 
-    def ranking_inputs(
-        self, period: Period, prefix: int, members: Collection[str]
-    ) -> tuple[list[tuple[str, int]], dict[str, int]]:
-        wanted = list(members)
-
-        def read(client: Any) -> list[Any]:
-            with client.pipeline(transaction=True) as pipe:
-                pipe.zrange(self.fold.sets[period], 0, prefix - 1, withscores=True)
-                if wanted:
-                    pipe.zmscore(self.fold.sets[period], wanted)
-                return pipe.execute()
-
-        replies = self._or_fallback(read, "reading the members' ranking")
+    def leaders(self, period: Period, n: int) -> list[tuple[str, int]]:
+        found = self._leaders.get((period, n))
+        if found is not None:
+            return found
+        replies = self._or_fallback(
+            lambda client: client.zrange(self.fold.sets[period], 0, n - 1, withscores=True),
+            "reading the members' leaders",
+        )
         if self._instead is not None:
-            return self._instead.ranking_inputs(period, prefix, members)
-        leaders = [(member.decode(), int(-score)) for member, score in replies[0]]
-        scores = replies[1] if wanted else []
-        return leaders, {
-            m: 0 if score is None else int(-score) for m, score in zip(wanted, scores, strict=True)
-        }
+            return self._instead.leaders(period, n)
+        found = [(member.decode(), int(-score)) for member, score in replies]
+        self._leaders[(period, n)] = found
+        return found
+
+    def totals(self, period: Period, members: Collection[str]) -> dict[str, int]:
+        wanted = list(members)
+        if not wanted:
+            return {}
+        replies = self._or_fallback(
+            lambda client: client.zmscore(self.fold.sets[period], wanted),
+            "reading members' totals",
+        )
+        if self._instead is not None:
+            return self._instead.totals(period, members)
+        return {m: 0 if s is None else int(-s) for m, s in zip(wanted, replies, strict=True)}
 
     def latest(self, members: Collection[str]) -> dict[str, Latest]:
         wanted = list(members)

@@ -137,14 +137,25 @@ def _top(totals: Mapping[Any, int], order: Callable[[tuple[Any, int]], Any]) -> 
 def _top_members(
     closed: ClosedMembers, period: Period, today: Mapping[str, int]
 ) -> list[tuple[str, int]]:
-    """The top of ``closed + today`` without adding the whole period up: the members seen
-    today with their full totals, against the best closed-only members, which come from a
-    prefix of the closed ranking."""
+    """The top of ``closed + today`` without adding the whole period up: the best closed
+    members (a prefix of the closed ranking) and those seen today who could pass them.
+
+    Exact: a member outside the prefix has at most the prefix's last total, so one not
+    seen today ranks below every prefix member (today only raises totals), and one seen
+    today ``n`` times, at most that plus ``n``: below the ``size``-th prefix member's total,
+    they cannot place. Only the others' closed totals are asked for."""
     size = visitor_settings().RANKING_SIZE
-    prefix, closed_totals = closed.ranking_inputs(period, max(64, 4 * size), today)
-    candidates = [(member, closed_totals.get(member, 0) + n) for member, n in today.items()]
-    # Exact: a closed-only member past the prefix ranks below every prefix member, and
-    # today only raises totals, so the prefix's members (at least ``size``) all beat it.
+    length = max(64, 4 * size)
+    prefix = closed.leaders(period, length)
+    known = dict(prefix)
+    if len(prefix) < length:  # the whole period: everyone else has no closed visit
+        outside = [member for member in today if member not in known]
+        known.update(dict.fromkeys(outside, 0))
+    else:
+        last, placed = prefix[-1][1], prefix[size - 1][1]
+        hopeful = [m for m, n in today.items() if m not in known and last + n >= placed]
+        known.update(closed.totals(period, hopeful))
+    candidates = [(member, known[member] + n) for member, n in today.items() if member in known]
     others = [item for item in prefix if item[0] not in today][:size]
     return heapq.nsmallest(size, candidates + others, key=by_rank)
 
