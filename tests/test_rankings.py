@@ -274,6 +274,25 @@ def test_late_rows_in_the_recheck_window_are_counted_by_the_daily_job(insert_vis
     }
 
 
+def test_a_daily_job_that_finds_no_late_row_writes_and_publishes_nothing(insert_visits):
+    """The loop closed the days and published; the job re-checks them, finds the same
+    prints and counts, and leaves the stamps (the loop reloads nothing) and the payloads."""
+    from visitors.sync import closed_stamps
+
+    insert_visits([at(2026, 3, 12, 9, 0)], member_id="A")
+    cycle().run(now=NOW, key_ttl=60)
+    stamps = closed_stamps()
+    django_cache.delete(MONTHLY_TOP.key)
+    result = warm_aggregates(now=NOW + timedelta(minutes=1), recheck_days=3)
+    assert result["published"] is False and result["today"] == 0
+    assert closed_stamps() == stamps
+    assert django_cache.get(MONTHLY_TOP.key) is None
+    insert_visits([at(2026, 3, 13, 9, 0)], member_id="B")  # late
+    result = warm_aggregates(now=NOW + timedelta(minutes=2), recheck_days=3)
+    assert result["published"] is True and closed_stamps() != stamps
+    assert [e["total"] for e in django_cache.get(MONTHLY_TOP.key)["visitors"]] == [1, 1]
+
+
 def test_statements_one_grouped_query_per_store_when_a_day_closes_none_per_cycle(insert_visits):
     insert_visits([at(2026, 3, 13, 9, 0)], member_id="A")
     loop = cycle()
@@ -289,14 +308,14 @@ def test_statements_one_grouped_query_per_store_when_a_day_closes_none_per_cycle
     minutes = [sql for sql in grouped if "MINUTE(" in sql.upper()]
     assert len(minutes) == 2  # /today/compare: hour 0 of last week's and last year's day
     grouped = [sql for sql in grouped if sql not in minutes]
-    # The breakdowns note the re-check window's prints (rows and the sum of their ids per
-    # day, from the date index alone; one read for all of them) before they count, so the
-    # daily job's re-check can skip the days that did not change.
+    # The re-check window's prints (rows and the sum of their ids per day, from the date
+    # index alone; one read for all stores) before anything counts, so the daily job's
+    # re-check can skip the days that did not change; the rollup takes its count from them.
     prints = [sql for sql in grouped if "SUM(VISITOR_ID)" in sql.upper()]
     assert len(prints) == 1
     grouped = [sql for sql in grouped if sql not in prints]
-    # The rollup, hours, rooms, institutions and members: one grouped query each.
-    assert len(grouped) == 5
+    # Hours, rooms, institutions and members: one grouped query each.
+    assert len(grouped) == 4
     assert sum("member_id" in sql and "DATE(" in sql.upper() for sql in grouped) >= 1
     assert MEMBERS.load([date(2026, 3, 13)]) == {
         date(2026, 3, 13): {

@@ -92,3 +92,34 @@ def test_missing_ranges():
         (date(2026, 1, 4), date(2026, 1, 6)),
         (date(2026, 1, 7), date(2026, 1, 8)),
     ]
+
+
+def test_the_recheck_takes_its_counts_from_the_day_prints_already_read(insert_visits):
+    from visitors.day_prints import DayPrints
+
+    insert_visits([datetime(2026, 3, 8, 9, 0), datetime(2026, 3, 9, 23, 59)])
+    rollup.update(today=TODAY, queries=get_queries())
+    insert_visits([datetime(2026, 3, 9, 10, 0)])  # late
+    prints = DayPrints(get_queries(), TODAY, recheck_days=3)
+    prints.since(TODAY - timedelta(days=3))  # read (by the breakdowns, say)
+    with visitor_queries() as seen:
+        days, ranges = rollup.update(
+            today=TODAY, recheck_days=3, queries=get_queries(), prints=prints
+        )
+    assert seen == [] and ranges == [(date(2026, 3, 7), TODAY)]
+    assert [days[date(2026, 3, d)] for d in (7, 8, 9)] == [0, 1, 2]
+    assert get_queries().daily_counts(start=date(2026, 3, 7), end=TODAY) == {
+        date(2026, 3, 8): 1,
+        date(2026, 3, 9): 2,
+    }
+
+
+def test_a_recheck_that_finds_the_same_counts_writes_nothing(insert_visits):
+    insert_visits([datetime(2026, 3, 9, 9, 0)])
+    rollup.update(today=TODAY, queries=get_queries())
+    stamp = rollup.stamp()
+    _, ranges = rollup.update(today=TODAY, recheck_days=3, queries=get_queries())
+    assert ranges == [(date(2026, 3, 7), TODAY)] and rollup.stamp() == stamp
+    insert_visits([datetime(2026, 3, 8, 9, 0)])  # late
+    days, _ = rollup.update(today=TODAY, recheck_days=3, queries=get_queries())
+    assert days[date(2026, 3, 8)] == 1 and rollup.stamp() != stamp

@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from typing import Any, Protocol
 
 from visitors import cache, keys, member_totals
-from visitors.conf import visitor_settings
+from visitors.day_prints import DayPrints, Prints, days_between, is_prints
 from visitors.queries import VisitorQueries
 from visitors.rollup import missing_ranges
 
@@ -158,8 +158,8 @@ class Breakdown:
     def _first_changed(self, prints: Prints, start: date, end: date) -> date:
         """The first day of [start, end) whose print is not the one it was counted with (a
         late row, a deleted one, or never printed); ``end`` when every day is the same."""
-        stored = cache.read_valid(self.prints_key, _is_prints) or {}
-        for day in _days(start, end):
+        stored = cache.read_valid(self.prints_key, is_prints) or {}
+        for day in days_between(start, end):
             if day not in prints or stored.get(day.isoformat()) != prints[day]:
                 return day
         return end
@@ -171,7 +171,7 @@ class Breakdown:
         since = min(prints).isoformat()
         stored = {
             day: value
-            for day, value in (cache.read_valid(self.prints_key, _is_prints) or {}).items()
+            for day, value in (cache.read_valid(self.prints_key, is_prints) or {}).items()
             if day >= since
         }
         stored.update({day.isoformat(): prints[day] for day in counted if day in prints})
@@ -377,50 +377,20 @@ class FoldStore(Protocol):
         ...
 
 
-# A day's print as stored: [rows, the sum of their ids]; by day ("YYYY-MM-DD").
-Prints = dict[date, list[int]]
-
-
-class DayPrints:
-    """The prints (``day_prints``) of the re-check window's days, read once for every
-    breakdown of one loop refresh or daily job, before any of them counts: a row that
-    arrives meanwhile shows at the next re-check."""
-
-    def __init__(self, queries: VisitorQueries, today: date, recheck_days: int = 0) -> None:
-        days = max(recheck_days, visitor_settings().VISITOR_ROLLUP_RECHECK_DAYS)
-        self.queries, self.today = queries, today
-        self.start = today - timedelta(days=days)
-        self._found: Mapping[date, tuple[int, int]] | None = None
-
-    def since(self, first: date) -> Prints:
-        """The window's days from ``first`` on."""
-        if self._found is None:
-            self._found = self.queries.day_prints(start=self.start, end=self.today)
-        return {
-            day: list(self._found.get(day, (0, 0)))
-            for day in _days(max(first, self.start), self.today)
-        }
-
-
-def keep_all(*, today: date, queries: VisitorQueries, recheck_days: int = 0) -> dict[str, Any]:
+def keep_all(
+    *,
+    today: date,
+    queries: VisitorQueries,
+    recheck_days: int = 0,
+    prints: DayPrints | None = None,
+) -> dict[str, Any]:
     """What the loop keeps of every breakdown (``Breakdown.keep``), with one read of the
     re-check window's prints for all of them."""
-    prints = DayPrints(queries, today, recheck_days)
+    prints = prints or DayPrints(queries, today, recheck_days)
     return {
         b.name: b.keep(today=today, queries=queries, recheck_days=recheck_days, prints=prints)
         for b in BREAKDOWNS
     }
-
-
-def _is_prints(value: Any) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(v, list) and len(v) == 2 and all(type(n) is int for n in v)
-        for v in value.values()
-    )
-
-
-def _days(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=n) for n in range((end - start).days)]
 
 
 def _first_of_year(today: date) -> date:

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from visitors import cache, keys
+from visitors.day_prints import DayPrints
 from visitors.queries import VisitorQueries, get_queries
 from visitors.series import history_start
 
@@ -89,10 +90,12 @@ def update(
     recheck_days: int = 0,
     queries: VisitorQueries | None = None,
     store: bool = True,
+    prints: DayPrints | None = None,
 ) -> tuple[Rollup, list[tuple[date, date]]]:
     """Fill the missing closed days (and re-count the last ``recheck_days``); store the result.
+    A range within ``prints``' window takes its counts from them (already read).
 
-    Returns the rollup and the ranges that were queried.
+    Returns the rollup and the ranges that were counted.
     """
     queries = queries or get_queries()
     stored = load()
@@ -103,14 +106,17 @@ def update(
     have = {day for day in days if day < recheck_from}
     ranges = missing_ranges(have, wanted)
     for start, end in ranges:
-        counts = queries.daily_counts(start=start, end=end)
+        if prints is not None and prints.covers(start, end):
+            counts = prints.counts(start, end)
+        else:
+            counts = queries.daily_counts(start=start, end=end)
         day = start
         while day < end:
             days[day] = counts.get(day, 0)
             day += timedelta(days=1)
-    if ranges or days.keys() != stored.keys():
-        if store:
-            save(days)
+    if store and days != stored:  # a re-check that found the same counts writes nothing
+        save(days)
+    if ranges:
         logger.info(
             "rollup: %d closed days kept, queried %s",
             len(days),

@@ -36,6 +36,7 @@ from visitors import (
 from visitors.breakdowns import BREAKDOWNS
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
+from visitors.day_prints import DayPrints
 from visitors.locks import LeaderLock, leader_lock
 from visitors.queries import VisitorQueries, get_queries
 from visitors.series import ClosedTotals, closed_totals
@@ -124,6 +125,18 @@ def identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def closed_stamps() -> list[Any]:
+    """The rollup's, every breakdown's and the faculty names' stamps, in one round trip:
+    they change with every write of the closed days (or the names).
+
+    Raises while the cache is unreachable: the cycle fails there, before an unreadable
+    rollup could look empty and trigger a five-year refill.
+    """
+    names = [keys.ROLLUP_STAMP, *(b.coverage_key for b in BREAKDOWNS), keys.FACULTIES_STAMP]
+    stored = cache.call("get_many", names)
+    return [stored.get(name) for name in names]
+
+
 class Cycle:
     """One refresh: the closed days if needed, today's count and rows, then every payload."""
 
@@ -156,22 +169,11 @@ class Cycle:
         steps[name] = (self.monotonic() - start) * 1000
         return result
 
-    @staticmethod
-    def _stamps() -> list[Any]:
-        """The rollup's, every breakdown's and the faculty names' stamps, in one round trip.
-
-        Raises while the cache is unreachable: the cycle fails there, before an unreadable
-        rollup could look empty and trigger a five-year refill.
-        """
-        names = [keys.ROLLUP_STAMP, *(b.coverage_key for b in BREAKDOWNS), keys.FACULTIES_STAMP]
-        stored = cache.call("get_many", names)
-        return [stored.get(name) for name in names]
-
     def _refresh_closed(self, today: date) -> None:
         """Reload the closed days on a new day or when another process (the daily job)
         changed them: the day just closed costs one grouped query per store. Reload the
         faculty names when they were edited."""
-        stamps = self._stamps()
+        stamps = closed_stamps()
         if self._faculties_for != stamps[-1:]:
             self.faculty_names = faculties.names()
             self._faculties_for = stamps[-1:]
@@ -179,11 +181,12 @@ class Cycle:
             return
         self.rewrites = publishing.Rewrites()  # a new day, or the cache lost its stamps:
         # the next publish writes everything, whether or not a response changed
-        days, _ = rollup.update(today=today, queries=self.queries)
+        prints = DayPrints(self.queries, today)  # one read for the rollup and every store
+        days, _ = rollup.update(today=today, queries=self.queries, prints=prints)
         history.update(today=today, queries=self.queries)  # for reports: older days, once
         self.closed = closed_totals(days, today)
-        self.breakdowns = breakdowns.keep_all(today=today, queries=self.queries)
-        self._closed_for = (today, self._stamps()[:-1])
+        self.breakdowns = breakdowns.keep_all(today=today, queries=self.queries, prints=prints)
+        self._closed_for = (today, closed_stamps()[:-1])
 
     def run(self, *, now: datetime, key_ttl: int) -> CycleReport:
         self.number += 1

@@ -10,7 +10,7 @@ from visitors.daily import warm_aggregates
 class Command(BaseCommand):
     help = (
         "The daily job: close yesterday in the rollup, re-count the last days for late rows, "
-        "fill any holes, and publish every series."
+        "fill any holes, and publish every payload when that changed anything."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,5 +25,6 @@ class Command(BaseCommand):
         result = warm_aggregates(recheck_days=recheck_days)
         queried = ", ".join(f"{a}..{b}" for a, b in result["queried"]) or "nothing"
         self.stdout.write(
-            f"rollup: {result['days']} closed days; queried {queried}; today={result['today']}"
+            f"rollup: {result['days']} closed days; queried {queried}; today={result['today']}; "
+            + ("published" if result["published"] else "nothing changed, nothing published")
         )
