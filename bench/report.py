@@ -65,7 +65,14 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             (
                 "daily job >= 50x faster than the full GROUP BY",
                 f"{_fmt(daily['speedup'], 0)}x ({_fmt(daily['job_median_ms'])} ms vs "
-                f"{_fmt(daily['full_scan_median_ms'], 0)} ms)",
+                f"{_fmt(daily['full_scan_median_ms'], 0)} ms)"
+                + (
+                    f"; with late rows in every re-checked day "
+                    f"{_fmt(daily['full_scan_median_ms'] / daily['recount_median_ms'], 0)}x "
+                    f"({_fmt(daily['recount_median_ms'])} ms)"
+                    if "recount_median_ms" in daily
+                    else ""
+                ),
                 _check(ok),
                 "",
             )
@@ -633,10 +640,18 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
         add("## Daily job vs a full five-year GROUP BY (same run)\n")
         out += rerun_note(results, "daily")
         add(
-            f"- daily job (`visitors.daily.warm_aggregates`: rollup kept, re-count of the last "
-            f"{r['recheck_days']} days, publish): median **{_fmt(r['job_median_ms'])} ms** "
+            f"- daily job (`visitors.daily.warm_aggregates`: rollup and stores kept, re-check "
+            f"of the last {r['recheck_days']} days by their prints; no late rows, so nothing "
+            f"counted again or published): median **{_fmt(r['job_median_ms'])} ms** "
             f"over {len(r['job_runs_ms'])} runs"
         )
+        if "recount_median_ms" in r:
+            add(
+                "- the same job as if every re-checked day had late rows (each store counts "
+                "them again, every payload is published, today's rows read): median "
+                f"**{_fmt(r['recount_median_ms'])} ms** "
+                f"({_fmt(r['full_scan_median_ms'] / r['recount_median_ms'], 0)}x)"
+            )
         add(
             f"- full GROUP BY YEAR over five years (what the old service ran for `/yearly`): "
             f"median **{_fmt(r['full_scan_median_ms'], 0)} ms** over "
