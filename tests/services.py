@@ -109,6 +109,7 @@ class OwnMariaDB:
                 "--user=root",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
+                f"--tmpdir={self.workdir}",
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -139,6 +140,10 @@ class OwnMariaDB:
                 "--user=root",
                 "--skip-grant-tables",
                 "--innodb-buffer-pool-size=16M",
+                # Its own: a mariadbd starting up deletes every "#sql*" file in its tmpdir,
+                # and in /tmp those are the machine's MariaDB's on-disk temporary tables
+                # (a large GROUP BY running then failed with "Error on delete of ...").
+                f"--tmpdir={self.workdir}",
             ],
             stdout=subprocess.DEVNULL,
             stderr=(self.workdir / "mysqld.log").open("ab"),
