@@ -15,6 +15,8 @@ every write, so the loop reloads only then.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,12 +29,20 @@ from visitors.rollup import missing_ranges
 
 logger = logging.getLogger(__name__)
 
+# Per folded breakdown, the stored fold this process read last: (for, stamp, fold).
+_held_folds: dict[str, tuple[str, str, Any]] = {}
+
 # A day's counts as stored: JSON object keys are strings, so a value is its string and NULL
 # (or empty) is "". ``value_of`` turns a key back into a value for the payloads.
 Counts = dict[str, int]
 NONE_KEY = ""
 # When the window moves, this many days before its start are deleted (the loop runs daily).
 _FORGET_DAYS = 7
+# A folded breakdown (members) is filled, counted and folded this many days at a time: the
+# days of a whole year never exist at once, only the fold and one chunk. (A year of members
+# counted at once was 29 MB of Python objects at 100,000 rows; a web worker that did it
+# during a Redis outage kept that much more RSS from then on: docs/BENCHMARKS.md, soak.)
+FOLD_CHUNK_DAYS = 31
 
 
 def encode(counts: Mapping[Any, int]) -> Counts:
@@ -114,31 +124,73 @@ class Breakdown:
         ranges = missing_ranges({day for day in days if day < recheck_from}, wanted)
         written: dict[date, Counts] = {}
         for start, end in ranges:
-            counts = self.count(queries, start, end)
-            day = start
-            while day < end:
-                written[day] = self.encode(counts.get(day, {}))
-                day += timedelta(days=1)
+            written.update(self._counted_range(queries, start, end))
         if written:
             cache.call("set_many", {self.day_key(d): c for d, c in written.items()}, None)
             days.update(written)
+        self._wrote(today, wanted, ranges, len(days))
+        return days, ranges
+
+    def _counted_range(self, queries: VisitorQueries, start: date, end: date) -> dict[date, Any]:
+        """Each day of ``[start, end)`` as stored, counted by one grouped query."""
+        counts = self.count(queries, start, end)
+        return {
+            start + timedelta(days=n): self.encode(counts.get(start + timedelta(days=n), {}))
+            for n in range((end - start).days)
+        }
+
+    def _wrote(
+        self, today: date, wanted: list[date], ranges: list[tuple[date, date]], kept: int
+    ) -> None:
+        """After days were written (``ranges``): forget the days that left the window and
+        write the coverage with a new stamp (also when the coverage itself is gone)."""
+        if ranges:
             first = wanted[0] if wanted else today
             gone = [self.day_key(first - timedelta(days=n)) for n in range(1, _FORGET_DAYS + 1)]
             cache.call("delete_many", gone)
             logger.info(
                 "breakdown %s: %d closed days kept, queried %s",
                 self.name,
-                len(days),
+                kept,
                 ", ".join(f"{s}..{e - timedelta(days=1)}" for s, e in ranges),
             )
-        if written or not _is_coverage(cache.read_valid(self.coverage_key, _is_coverage)):
+        if ranges or not _is_coverage(cache.read_valid(self.coverage_key, _is_coverage)):
             coverage = {
                 "from": wanted[0].isoformat() if wanted else today.isoformat(),
                 "to": today.isoformat(),
                 "stamp": uuid.uuid4().hex,
             }
             cache.call("set", self.coverage_key, coverage, None)
-        return days, ranges
+
+    def folded(
+        self, *, today: date, queries: VisitorQueries, recheck_days: int = 0, store: bool = True
+    ) -> Any:
+        """``update`` then ``kept`` for a folded breakdown, ``FOLD_CHUNK_DAYS`` at a time:
+        each chunk's stored days are read, its missing (and re-checked) days counted by one
+        grouped query per range and stored, then added to the fold (``advance``) and
+        dropped. With ``store=False`` (the cache is unreachable) every day is counted and
+        nothing is read or written. Equal to ``fold`` over every day, at the memory cost of
+        the fold and one chunk."""
+        assert self.fold is not None and self.advance is not None
+        wanted = self.wanted_days(today)
+        recheck_from = today - timedelta(days=recheck_days)
+        fold = self.fold(today, {})
+        queried: list[tuple[date, date]] = []
+        for at in range(0, len(wanted), FOLD_CHUNK_DAYS):
+            chunk = wanted[at : at + FOLD_CHUNK_DAYS]
+            days = self.load(chunk) if store else {}
+            ranges = missing_ranges({day for day in days if day < recheck_from}, chunk)
+            for start, end in ranges:
+                counted = self._counted_range(queries, start, end)
+                if store:
+                    cache.call("set_many", {self.day_key(d): c for d, c in counted.items()}, None)
+                days.update(counted)
+            queried += ranges
+            # The fold for today, plus this chunk's days (none of them folded yet).
+            fold = self.advance(fold, today, today, {}, days)
+        if store:
+            self._wrote(today, wanted, queried, len(wanted))
+        return fold
 
     def closed(self, *, today: date, queries: VisitorQueries) -> dict[date, Counts]:
         """Every kept closed day for ``today`` (the request path): a cold store is filled
@@ -170,13 +222,23 @@ class Breakdown:
         return self.coverage_key + ":kept"
 
     def _stored_fold(self, today: date) -> Any | None:
-        """The stored fold, if it was made for ``today`` from the days as they are now."""
+        """The stored fold, if it was made for ``today`` from the days as they are now. The
+        one this process read last is reused while the coverage's stamp is the same: each
+        request for a ranking then reads the small coverage key, not the whole fold again."""
         coverage = cache.read_valid(self.coverage_key, _is_coverage)
+        if coverage is None or coverage["to"] != today.isoformat():
+            return None
+        held = _held_folds.get(self.name)
+        if held is not None and held[:2] == (today.isoformat(), coverage["stamp"]):
+            return held[2]
         stored = cache.read_valid(self.kept_key, _is_fold)
-        if coverage is None or stored is None or coverage["to"] != today.isoformat():
+        if stored is None:
             return None
         current = stored["for"] == today.isoformat() and stored["stamp"] == coverage["stamp"]
-        return stored["value"] if current and self.is_fold(stored["value"]) else None
+        if not (current and self.is_fold(stored["value"])):
+            return None
+        _held_folds[self.name] = (stored["for"], stored["stamp"], stored["value"])
+        return stored["value"]
 
     def _store_fold(self, today: date, value: Any) -> Any:
         coverage = cache.read_valid(self.coverage_key, _is_coverage)
@@ -197,6 +259,9 @@ class Breakdown:
             advanced = self._advanced(today, queries, recheck_days)
             if advanced is not None:
                 return advanced
+        if self.advance is not None:
+            folded = self.folded(today=today, queries=queries, recheck_days=recheck_days)
+            return self._store_fold(today, folded)
         days, _ = self.update(today=today, queries=queries, recheck_days=recheck_days)
         if self.fold is None:
             return days
@@ -259,13 +324,23 @@ class Breakdown:
     def kept_closed(self, *, today: date, queries: VisitorQueries) -> Any:
         """``closed`` (the request path), then ``kept``; a folded breakdown's stored fold
         when it is current. While the cache is unreachable, the window is counted from the
-        database (one grouped query), as every other payload is then."""
+        database, as every other payload is then: once per process and kept for the outage
+        (``while_unreachable``), since every request for a ranking, the hours or the rooms
+        needs it and the closed days do not change meanwhile."""
         try:
-            return self._kept_closed(today=today, queries=queries)
+            kept = self._kept_closed(today=today, queries=queries)
         except cache.CacheUnavailable as exc:
             logger.debug("breakdown %s: counting from the database: %s", self.name, exc)
-            days = self.counted(today=today, queries=queries)
-            return days if self.fold is None else self.fold(today, days)
+            return while_unreachable.get(
+                self.name, today, lambda: self._counted_kept(today, queries)
+            )
+        while_unreachable.forget(self.name)
+        return kept
+
+    def _counted_kept(self, today: date, queries: VisitorQueries) -> Any:
+        if self.advance is not None:
+            return self.folded(today=today, queries=queries, store=False)
+        return self.kept(today, self.counted(today=today, queries=queries))
 
     def counted(self, *, today: date, queries: VisitorQueries) -> dict[date, Counts]:
         """Every closed day of the window, counted from the database, nothing stored."""
@@ -284,10 +359,79 @@ class Breakdown:
                 advanced = self._advanced(today, queries, 0)
                 if advanced is not None:
                     return advanced
+                return self._shared_fold(today, queries)
         days = self.closed(today=today, queries=queries)
         if self.fold is None:
             return days
         return self._store_fold(today, self.fold(today, days))
+
+    def _shared_fold(self, today: date, queries: VisitorQueries) -> Any:
+        """A cold folded store, from the request path: filled and folded chunk by chunk
+        (``folded``) once across processes; the others wait for the stored fold."""
+
+        def current(stored: dict[str, Any]) -> bool:
+            coverage = cache.read_valid(self.coverage_key, _is_coverage)
+            return (
+                coverage is not None
+                and stored["for"] == today.isoformat()
+                and stored["stamp"] == coverage["stamp"]
+                and self.is_fold(stored["value"])
+            )
+
+        def fill() -> dict[str, Any]:
+            value = self.folded(today=today, queries=queries)
+            coverage = cache.read_valid(self.coverage_key, _is_coverage) or {"stamp": ""}
+            return {"for": today.isoformat(), "stamp": coverage["stamp"], "value": value}
+
+        stored, _ = cache.get_or_compute(
+            self.kept_key, fill, ttl=None, validate=_is_fold, fresh=current
+        )
+        return stored["value"]
+
+
+class WhileUnreachable:
+    """What this process counted from the database per breakdown while the cache was
+    unreachable: computed once (concurrent requests wait for it, as in
+    ``cache.get_or_compute``), reused for ``cache.MEMO_UNBOUNDED_TTL`` on the same day (the
+    rule for values the cache keeps without expiry; closed days do not change), and
+    dropped once the cache answers again. Without it, every request thread of every process
+    counted the whole window again each time a payload's fallback value expired."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._kept: dict[str, tuple[date, float, Any]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _held(self, name: str, today: date) -> Any | None:
+        held = self._kept.get(name)
+        if held is None or held[0] != today or self.clock() >= held[1]:
+            return None
+        return held[2]
+
+    def get(self, name: str, today: date, compute: Callable[[], Any]) -> Any:
+        held = self._held(name, today)
+        if held is not None:
+            return held
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            held = self._held(name, today)
+            if held is None:
+                held = compute()
+                self._kept[name] = (today, self.clock() + cache.MEMO_UNBOUNDED_TTL, held)
+            return held
+
+    def forget(self, name: str) -> None:
+        if name in self._kept:
+            self._kept.pop(name, None)
+
+    def clear(self) -> None:
+        self._kept.clear()
+        _held_folds.clear()
+
+
+while_unreachable = WhileUnreachable()
 
 
 def _is_fold(value: Any) -> bool:

@@ -170,7 +170,9 @@ def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
     """The builder of ``/visitors/{monthly,yearly}/top``."""
 
     def build(facts: Facts) -> dict[str, Any]:
-        closed, today = _member_totals(facts), today_tally(facts)
+        # Today's rows first: while MySQL is down this fails before the fold is read.
+        today = today_tally(facts)
+        closed = _member_totals(facts)
         names = facts.faculty_names
         key = (facts.today, closed, today, names, visitor_settings().RANKING_SIZE)
 
@@ -204,7 +206,8 @@ def faculties(period: Period) -> Callable[[Facts], dict[str, Any]]:
     """The builder of ``/visitors/faculties/{monthly,yearly}/top``."""
 
     def build(facts: Facts) -> dict[str, Any]:
-        days, today = facts.closed_breakdown(INSTITUTIONS), today_tally(facts)
+        today = today_tally(facts)  # first: see ``members``
+        days = facts.closed_breakdown(INSTITUTIONS)
         names = facts.faculty_names
         key = (facts.today, days, today, names, visitor_settings().RANKING_SIZE)
 
