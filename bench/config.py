@@ -36,6 +36,7 @@ SECTIONS = (
 class BenchConfig:
     smoke: bool = False
     report_only: bool = False
+    merge: bool = False  # write the measured sections into the last run's results
     out_dir: Path = DOCS
     db_host: str = "127.0.0.1"
     db_port: int = 3306
@@ -160,6 +161,12 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         help="rewrite BENCHMARKS.md and the chart from the last run's benchmarks.json",
     )
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: put the measured sections into the last run's benchmarks.json "
+        "(each marked as from this later run) instead of replacing it",
+    )
+    parser.add_argument(
         "--only",
         help=f"comma-separated sections: {','.join(SECTIONS)} (RSS is measured in load)",
     )
@@ -203,6 +210,8 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         overrides["reload"] = True
     if args.report_only:
         overrides["report_only"] = True
+    if args.merge:
+        overrides["merge"] = True
     if args.legacy_repo:
         overrides["legacy_repository"] = args.legacy_repo
     if args.stream_levels:

@@ -207,7 +207,14 @@ def aggregate_targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]
             (
                 "rankings: the daily job's ranking work >= 50x faster than the old GROUP BYs",
                 f"{_fmt(ranking['speedup'], 0)}x ({_fmt(ranking['daily_median_ms'])} ms vs "
-                f"{_fmt(ranking['old_median_ms'], 0)} ms)",
+                f"{_fmt(ranking['old_median_ms'], 0)} ms)"
+                + (
+                    f"; with late rows in every re-checked day "
+                    f"{_fmt(ranking['old_median_ms'] / ranking['recount_median_ms'], 0)}x "
+                    f"({_fmt(ranking['recount_median_ms'])} ms)"
+                    if "recount_median_ms" in ranking
+                    else ""
+                ),
                 _check(ranking["speedup"] >= 50),
                 "",
             )
@@ -248,19 +255,40 @@ def aggregate_targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]
     return rows
 
 
+def rerun_note(results: dict[str, Any], section: str) -> list[str]:
+    """Under a section's heading: the later run it comes from, when it does (``--merge``)."""
+    rerun = results.get("reruns", {}).get(section)
+    if not rerun:
+        return []
+    return [f"(From a later run: `{rerun['command']}`, started {rerun['started']}.)\n"]
+
+
 def aggregate_sections(results: dict[str, Any]) -> list[str]:
     out: list[str] = []
     ranking = results.get("rankings")
     if ranking:
         out.append("## Rankings: the old GROUP BYs against the kept stores (same run)\n")
+        out += rerun_note(results, "rankings")
         fills = ", ".join(f"{name} {_fmt(ms, 0)} ms" for name, ms in ranking["fill_ms"].items())
         out += [
             f"- the old service's way, on every refresh: this year's `GROUP BY member_id, "
             f"member_name, institution` plus `GROUP BY institution`: median "
             f"**{_fmt(ranking['old_median_ms'], 0)} ms**",
-            f"- ours, the daily job's ranking work (re-counting the last "
-            f"{ranking['recheck_days']} days of the member and institution stores): median "
+            f"- ours, the daily job's ranking work (re-checking the last "
+            f"{ranking['recheck_days']} days of the member and institution stores: each day's "
+            "print, rows and the sum of their ids from the date index, against the one it was "
+            "counted with; no day changed): median "
             f"**{_fmt(ranking['daily_median_ms'])} ms**, {_fmt(ranking['speedup'], 0)}x faster",
+            *(
+                [
+                    "- the same work as if every re-checked day had late rows (each counted "
+                    "again, only the members whose totals changed written): median "
+                    f"**{_fmt(ranking['recount_median_ms'])} ms**, "
+                    f"{_fmt(ranking['old_median_ms'] / ranking['recount_median_ms'], 0)}x faster"
+                ]
+                if "recount_median_ms" in ranking
+                else []
+            ),
             f"- filling those stores once (empty Redis, one grouped query per store): {fills}",
             "- a cold ranking (its payload deleted, the stores kept): "
             + ", ".join(f"{name} {_fmt(ms)} ms" for name, ms in ranking["cold_ms"].items()),
@@ -269,6 +297,7 @@ def aggregate_sections(results: dict[str, Any]) -> list[str]:
     where = results.get("when_where")
     if where:
         out.append("## When and where: the hour and room stores, and reports\n")
+        out += rerun_note(results, "when_where")
         fills = ", ".join(f"{name} {_fmt(ms, 0)} ms" for name, ms in where["fill_ms"].items())
         out += [
             f"- filling the stores once (empty Redis, one grouped query each): {fills}",
@@ -282,6 +311,7 @@ def aggregate_sections(results: dict[str, Any]) -> list[str]:
     payloads = results.get("payloads")
     if payloads:
         out.append("## What each payload adds to a loop cycle\n")
+        out += rerun_note(results, "payloads")
         out.append(
             f"{payloads['cycles']} warm cycles (direct mode, raw SQL, {payloads['today_rows']} "
             f"rows today): cycle median {_fmt(payloads['cycle_median_ms'], 2)} ms; today's "
@@ -315,11 +345,9 @@ def soak_targets(soak: dict[str, Any] | None) -> list[tuple[str, str, str, str]]
     ]
 
 
-def soak_section(soak: dict[str, Any]) -> list[str]:
-    out = ["## Soak under faults\n"]
+def soak_section(soak: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    out = ["## Soak under faults\n", *rerun_note(results, "soak")]
     add = out.append
-    if soak.get("run"):
-        add(f"(From its own run: `{soak['run']}`, started {soak['started']}.)\n")
     faults = ", ".join(
         f"{f['what']} down {f['down_s']:.0f} s at {f['at_s']} s" for f in soak["faults"]
     )
@@ -535,7 +563,14 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
     add(f"# {title}\n")
     add(
         "Generated by `python -m bench` (`make bench`) from `bench/`; every number below comes "
-        f"from one run started {results['started']} ({_fmt(results['seconds'], 0)} s).\n"
+        f"from one run started {results['started']} ({_fmt(results['seconds'], 0)} s)"
+        + (
+            ", except the sections measured again by a later run after code changes "
+            f"({', '.join(results['reruns'])}; `--only ... --merge`), each named under its "
+            "heading; within a section, every comparison is from one run.\n"
+            if results.get("reruns")
+            else ".\n"
+        )
     )
     add(f"Command: `{results['command']}`  \n")
     add(
@@ -574,6 +609,7 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
 
     if "loop" in results:
         add("## Sync loop cycle (`visitors.sync.Cycle.run`, warm rollup)\n")
+        out += rerun_note(results, "loop")
         add(
             f"{results['loop'][0]['cycles']} cycles back to back per mode and DB layer after "
             "3 warm-up cycles; one cycle = rollup stamp check + today's count + publishing "
@@ -595,6 +631,7 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
     if "daily" in results:
         r = results["daily"]
         add("## Daily job vs a full five-year GROUP BY (same run)\n")
+        out += rerun_note(results, "daily")
         add(
             f"- daily job (`visitors.daily.warm_aggregates`: rollup kept, re-count of the last "
             f"{r['recheck_days']} days, publish): median **{_fmt(r['job_median_ms'])} ms** "
@@ -614,6 +651,7 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
     if "cold" in results:
         r = results["cold"]
         add("## Cold start\n")
+        out += rerun_note(results, "cold")
         add(
             f"- empty Redis to a full `/summary` (`visitors.serving`: one grouped pass "
             f"fills the rollup, then today's count): **{_fmt(r['empty_redis_summary_ms'], 0)} ms**"
@@ -665,7 +703,7 @@ def markdown(results: dict[str, Any], config: BenchConfig) -> str:
     if "profile" in results:
         out += profile_section(results["profile"])
     if "soak" in results:
-        out += soak_section(results["soak"])
+        out += soak_section(results["soak"], results)
 
     if "load" in results:
         r = results["load"]

@@ -89,5 +89,20 @@ def _run(config: BenchConfig) -> Path:
             results[name] = measure()
     results["seconds"] = time.monotonic() - started
     config.out_dir.mkdir(parents=True, exist_ok=True)
+    if config.merge and config.results_path.exists():
+        measured = [name for name in sections if name in config.sections]
+        results = merged(json.loads(config.results_path.read_text()), results, measured)
     config.results_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return write_report(results, config)
+
+
+def merged(base: dict[str, Any], later: dict[str, Any], sections: list[str]) -> dict[str, Any]:
+    """``base`` (a whole run) with ``sections`` as ``later`` measured them, each marked with
+    the later run's command and start (the report names it under the section's heading)."""
+    out = dict(base)
+    reruns = dict(base.get("reruns", {}))
+    for name in sections:
+        out[name] = later[name]
+        reruns[name] = {"command": later["command"], "started": later["started"]}
+    out["reruns"] = reruns
+    return out

@@ -225,6 +225,42 @@ def test_a_process_serves_its_copy_until_a_change_is_announced(published):
     assert json.loads(live.lookup(TODAY).body)["total"] == 999
 
 
+def test_a_copy_never_pairs_responses_with_an_older_notice(published):
+    """The loop stores the responses, then announces; a process reading while it publishes
+    keeps the notice that goes with the responses it read (streams send its id and time)."""
+    import threading
+
+    from visitors import changes
+
+    stop = threading.Event()
+
+    def publish() -> None:
+        count = 1000
+        while not stop.is_set():
+            count += 1
+            facts = CycleFacts.of(
+                now=published, closed=_closed(published.date()), today_count=count
+            )
+            publishing.publish(facts, ttl=60)
+            stop.wait(0.005)  # the loop publishes once a second; here far more often
+
+    live = LiveResponses(memo_s=1.0, clock=lambda: 100.0, watch=False)
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    mismatched, reads = 0, 0
+    try:
+        for _ in range(300):
+            live.tick(woken=True)
+            snapshot = live.snapshot
+            etags = (snapshot.responses[e.name].etag for e in CATALOGUE)
+            reads += 1
+            mismatched += snapshot.notice.digest != changes.digest_of(etags)
+    finally:
+        stop.set()
+        publisher.join()
+    assert reads == 300 and mismatched == 0
+
+
 def test_a_copy_the_cache_has_not_confirmed_lately_is_not_served(published):
     clock = [100.0]
     live = LiveResponses(memo_s=1.0, clock=lambda: clock[0], watch=False)

@@ -66,6 +66,17 @@ def test_daily_counts_group_by_local_day_and_omit_empty_days(layer):
     }
 
 
+def test_day_prints_are_rows_and_the_sum_of_their_ids_per_local_day(layer):
+    queries, insert = layer
+    a, b = insert([datetime(2026, 1, 1, 0, 0), datetime(2026, 1, 1, 23, 59)])
+    (c,) = insert([datetime(2026, 1, 3, 7, 0)])
+    insert([datetime(2026, 1, 4, 0, 0), datetime(2025, 12, 31, 23, 59, 59)])  # outside
+    window = {"start": date(2026, 1, 1), "end": date(2026, 1, 4)}
+    assert queries.day_prints(**window) == {date(2026, 1, 1): (2, a + b), date(2026, 1, 3): (1, c)}
+    (late,) = insert([datetime(2026, 1, 1, 12, 0)])  # a late row changes its day's print
+    assert queries.day_prints(**window)[date(2026, 1, 1)] == (3, a + b + late)
+
+
 def test_raw_and_orm_agree(layer):
     """A cross-check on a spread of rows: each layer against a Python count of the same rows."""
     queries, insert = layer

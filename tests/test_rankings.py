@@ -31,7 +31,9 @@ from visitors import faculties, rankings, serving
 from visitors.breakdowns import INSTITUTIONS, MEMBERS
 from visitors.daily import warm_aggregates
 from visitors.endpoints import FACULTIES_MONTHLY, FACULTIES_YEARLY, MONTHLY_TOP, YEARLY_TOP
+from visitors.member_totals import FoldedMembers, RedisFold, fold_members, members_fold
 from visitors.models import Faculty
+from visitors.publishing import CycleFacts
 from visitors.queries import get_queries
 from visitors.status import faculty_coverage
 from visitors.sync import Cycle
@@ -287,6 +289,12 @@ def test_statements_one_grouped_query_per_store_when_a_day_closes_none_per_cycle
     minutes = [sql for sql in grouped if "MINUTE(" in sql.upper()]
     assert len(minutes) == 2  # /today/compare: hour 0 of last week's and last year's day
     grouped = [sql for sql in grouped if sql not in minutes]
+    # The breakdowns note the re-check window's prints (rows and the sum of their ids per
+    # day, from the date index alone; one read for all of them) before they count, so the
+    # daily job's re-check can skip the days that did not change.
+    prints = [sql for sql in grouped if "SUM(VISITOR_ID)" in sql.upper()]
+    assert len(prints) == 1
+    grouped = [sql for sql in grouped if sql not in prints]
     # The rollup, hours, rooms, institutions and members: one grouped query each.
     assert len(grouped) == 5
     assert sum("member_id" in sql and "DATE(" in sql.upper() for sql in grouped) >= 1
@@ -561,8 +569,6 @@ def test_the_demo_mapping_names_every_institution_the_demo_data_writes():
 
 
 def _full_fold(today: date) -> dict:
-    from visitors.breakdowns import fold_members
-
     days = MEMBERS.wanted_days(today)
     counted = get_queries().member_days(start=days[0], end=today) if days else {}
     return fold_members(
@@ -574,7 +580,28 @@ def _names(fold: dict) -> dict:
     return {member: seen[:2] for member, seen in fold["latest"].items()}
 
 
-def test_the_fold_moves_day_by_day_and_through_rechecks_like_a_full_recount(insert_visits):
+@pytest.fixture(params=["redis", "locmem"])
+def fold_cache(request, settings):
+    """The members' fold as kept with Redis (sorted sets) and with any other cache (one
+    value: the embedded default's database cache works the same way)."""
+    if request.param == "locmem":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "KEY_FUNCTION": "visitors.cache.verbatim_key",
+                "OPTIONS": {"MAX_ENTRIES": 100_000},  # as the database cache's
+            }
+        }
+        django_cache.clear()  # another test's values
+    assert type(members_fold(MEMBERS.kept_key)).__name__ == (
+        "RedisFold" if request.param == "redis" else "JsonFold"
+    )
+    return request.param
+
+
+def test_the_fold_moves_day_by_day_and_through_rechecks_like_a_full_recount(
+    insert_visits, fold_cache
+):
     """The loop closes each day, the daily job re-counts the last three with late rows, a
     month turns: the stored fold, moved forward by only those days, equals a full fold."""
     rng = random.Random(7)
@@ -605,16 +632,16 @@ def test_the_fold_moves_day_by_day_and_through_rechecks_like_a_full_recount(inse
         moment = datetime.combine(today, datetime.min.time(), TZ)
         loop.run(now=moment + timedelta(seconds=1), key_ttl=60)  # closes yesterday
         warm_aggregates(now=moment + timedelta(minutes=5), recheck_days=3)
-        stored = django_cache.get(MEMBERS.kept_key)
-        full = _full_fold(today)
-        assert stored["for"] == today.isoformat()
-        assert stored["value"]["year"] == full["year"], today
-        assert stored["value"]["month"] == full["month"], today
-        assert _names(stored["value"]) == _names(full), today
-    assert stored["value"]["month"] and today.month == 3
+        folds = members_fold(MEMBERS.kept_key)
+        stored, full = folds.whole(), _full_fold(today)
+        assert folds.made_for()[0] == today.isoformat()
+        assert stored["year"] == full["year"], today
+        assert stored["month"] == full["month"], today
+        assert _names(stored) == _names(full), today
+    assert stored["month"] and today.month == 3
 
 
-def test_the_daily_job_reads_only_the_days_it_re_counts(insert_visits):
+def test_the_daily_job_reads_only_the_days_it_re_counts(insert_visits, fold_cache):
     insert_visits([at(2026, 2, 10, 9, 0)] * 2, member_id="A", member_name="Ani")
     cycle().run(now=NOW, key_ttl=60)
     # An old day's key is lost: the fold still holds it, and the job never needs it.
@@ -625,12 +652,13 @@ def test_the_daily_job_reads_only_the_days_it_re_counts(insert_visits):
     member_queries = [sql for sql in seen if "member_id" in sql and "GROUP BY" in sql.upper()]
     assert len(member_queries) == 1
     assert MEMBERS.load([date(2026, 2, 10)]) == {}  # not refilled: not read
-    totals = django_cache.get(MEMBERS.kept_key)["value"]["year"]
+    totals = members_fold(MEMBERS.kept_key).whole()["year"]
     assert totals == {"A": 2, "B": 1}
 
 
+@pytest.mark.parametrize("kept", ["in memory", "in redis"])
 @pytest.mark.parametrize("seed", range(5))
-def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed):
+def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed, kept):
     """The shortcut (today's members against a prefix of the closed ranking) is exact, also
     when today's members crowd that prefix."""
     conf(RANKING_SIZE=5)
@@ -641,5 +669,36 @@ def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed):
     today.update({f"NEW{n}": rng.randint(1, 60) for n in range(rng.randint(0, 5))})
     everything = Counter(closed) + Counter(today)
     expected_top = sorted(everything.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    assert rankings._top_members(closed, today) == expected_top
-    assert rankings._top_members(closed, today) == expected_top  # from the kept prefix
+    # Ties too: the same total for many members, ordered by member_id (Redis: by the member
+    # within a score, the sets' own order).
+    days = {date(2026, 1, 5): {m: [n, None, None] for m, n in closed.items()}}
+    when = date(2026, 3, 1)
+    if kept == "in memory":
+        members = FoldedMembers(fold_members(when, days))
+    else:
+        members = RedisFold(MEMBERS.kept_key).write(when, "stamp", days)
+    assert rankings._top_members(members, "year", today) == expected_top
+    assert rankings._top_members(members, "year", today) == expected_top  # kept prefix
+    assert (
+        rankings._top_members(members, "month", today)
+        == sorted(today.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    )
+
+
+def test_a_ranking_built_from_equal_inputs_keeps_the_newer_ones(insert_visits):
+    """A request builds a ranking from its own reads; the loop's next cycle has equal but
+    other objects: it reuses the ranking, and from then on checks its inputs by identity
+    (a compare of a year of days in every cycle cost 0.4 ms of a 4.7 ms cycle at 10M rows)."""
+    insert_visits([at(2026, 2, 10, 9, 0)], member_id="A", institution="LAW")
+    loop = cycle()
+    loop.run(now=NOW, key_ttl=60)
+    rankings.forget()
+    request = serving.request_facts(NOW)
+    built = FACULTIES_YEARLY.build(request)
+    facts = CycleFacts(
+        NOW, loop.closed, 1, loop.today_rows.rows, loop.breakdowns, loop.faculty_names
+    )
+    assert facts.closed_breakdown(INSTITUTIONS) is not request.closed_breakdown(INSTITUTIONS)
+    assert FACULTIES_YEARLY.build(facts) is built  # equal inputs: not built again
+    kept = rankings._built["faculties-year"][0]
+    assert kept[1] is facts.closed_breakdown(INSTITUTIONS)

@@ -149,6 +149,27 @@ def test_redis_down_every_catalogued_payload_answers_200_from_the_database(
         assert source == "db" or "db" in str(source), (endpoint.name, source)
 
 
+def test_a_members_fold_read_lazily_falls_back_to_the_database_when_redis_goes(own_redis, visits):
+    """The member rankings read the fold's sorted sets only when they rank: Redis gone by
+    then, a request's fold counts the members from MySQL instead (the loop's raises)."""
+    from visitors.breakdowns import MEMBERS
+    from visitors.member_totals import FoldedMembers, fold_members
+
+    today, queries = NOW.date(), get_queries()
+    loops = MEMBERS.keep(today=today, queries=queries)
+    requests = MEMBERS.kept_closed(today=today, queries=queries)
+    assert type(requests).__name__ == "RedisMembers"
+    assert requests.totals("year", ["M1", "nobody"]) == {"M1": 6, "nobody": 0}
+    own_redis.stop()
+    counted = FoldedMembers(fold_members(today, MEMBERS.counted(today=today, queries=queries)))
+    for closed in (requests, counted):
+        assert closed.totals("year", ["M1", "nobody"]) == {"M1": 6, "nobody": 0}
+        assert closed.leaders("year", 64) == [("M1", 6)]  # 2 yesterday, 4 last month
+    assert requests.latest(["M1"]) == {"M1": ("Test Member", "Faculty of Engineering")}
+    with pytest.raises(cache.CacheUnavailable):
+        loops.leaders("year", 64)
+
+
 def test_a_silent_redis_does_not_hang_requests(visits, client, settings):
     """A Redis that accepts connections but never answers: one socket timeout, then skipped."""
     silent = socket.socket()

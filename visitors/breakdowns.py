@@ -18,19 +18,17 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from visitors import cache, keys
+from visitors import cache, keys, member_totals
+from visitors.conf import visitor_settings
 from visitors.queries import VisitorQueries
 from visitors.rollup import missing_ranges
 
 logger = logging.getLogger(__name__)
-
-# Per folded breakdown, the stored fold this process read last: (for, stamp, fold).
-_held_folds: dict[str, tuple[str, str, Any]] = {}
 
 # A day's counts as stored: JSON object keys are strings, so a value is its string and NULL
 # (or empty) is "". ``value_of`` turns a key back into a value for the payloads.
@@ -38,10 +36,10 @@ Counts = dict[str, int]
 NONE_KEY = ""
 # When the window moves, this many days before its start are deleted (the loop runs daily).
 _FORGET_DAYS = 7
-# A folded breakdown (members) is filled, counted and folded this many days at a time: the
-# days of a whole year never exist at once, only the fold and one chunk. (A year of members
-# counted at once was 29 MB of Python objects at 100,000 rows; a web worker that did it
-# during a Redis outage kept that much more RSS from then on: docs/BENCHMARKS.md, soak.)
+# While the cache is unreachable, a folded breakdown (members) is counted from the database
+# and folded this many days at a time: only the fold and one chunk of days exist at once.
+# (A year of members counted at once was a 29 MB heap peak at 100,000 rows, twice at once
+# on a web worker's threads; the worker kept that RSS after the outage: BENCHMARKS, soak.)
 FOLD_CHUNK_DAYS = 31
 
 
@@ -74,13 +72,13 @@ class Breakdown:
     encode: Callable[[Mapping[Any, Any]], Any] = encode
     is_day: Callable[[Any], bool] = _is_counts
     # What the loop keeps of the closed days, when not the days themselves: a breakdown
-    # too large to hold day by day is folded once per load (``kept``).
+    # too large to hold day by day is folded (``kept``), and its fold is kept in the cache
+    # by a ``FoldStore`` (made for the fold's key), which closing a day or re-counting a
+    # few moves forward from those days only, never the whole window (``_advanced``).
     fold: Callable[[date, Mapping[date, Any]], Any] | None = None
-    is_fold: Callable[[Any], bool] = lambda value: False  # a stored fold is well-formed
-    # Moves a stored fold forward: (fold, its day, today, the re-counted days as they were,
-    # the days counted now) -> the fold for today. Closing a day or re-counting a few then
-    # reads only those days, never the whole window (``_advanced``).
-    advance: Callable[[Any, date, date, Mapping[date, Any], Mapping[date, Any]], Any] | None = None
+    fold_store: Callable[[str], FoldStore] | None = None
+    # The same fold made from chunks of days, each added then dropped (``counted_kept``).
+    fold_chunks: Callable[[date, Iterable[Mapping[date, Any]]], Any] | None = None
 
     def kept(self, today: date, days: Mapping[date, Any]) -> Any:
         return days if self.fold is None else self.fold(today, days)
@@ -114,83 +112,79 @@ class Breakdown:
         return value["stamp"] if _is_coverage(value) else None
 
     def update(
-        self, *, today: date, queries: VisitorQueries, recheck_days: int = 0
+        self,
+        *,
+        today: date,
+        queries: VisitorQueries,
+        recheck_days: int = 0,
+        prints: DayPrints | None = None,
     ) -> tuple[dict[date, Counts], list[tuple[date, date]]]:
         """Fill the missing closed days (and re-count the last ``recheck_days``), store them;
         returns every kept day and the ranges that were queried."""
         wanted = self.wanted_days(today)
         days = self.load(wanted)
         recheck_from = today - timedelta(days=recheck_days)
+        window: Prints = {}
+        if wanted and (recheck_days or len(days) < len(wanted)):
+            prints = prints or DayPrints(queries, today, recheck_days)
+            window = prints.since(wanted[0])
+            recheck_from = self._first_changed(window, max(recheck_from, wanted[0]), today)
         ranges = missing_ranges({day for day in days if day < recheck_from}, wanted)
         written: dict[date, Counts] = {}
         for start, end in ranges:
-            written.update(self._counted_range(queries, start, end))
+            counts = self.count(queries, start, end)
+            day = start
+            while day < end:
+                written[day] = self.encode(counts.get(day, {}))
+                day += timedelta(days=1)
         if written:
             cache.call("set_many", {self.day_key(d): c for d, c in written.items()}, None)
+            self._remember_prints(today, window, written)
             days.update(written)
-        self._wrote(today, wanted, ranges, len(days))
-        return days, ranges
-
-    def _counted_range(self, queries: VisitorQueries, start: date, end: date) -> dict[date, Any]:
-        """Each day of ``[start, end)`` as stored, counted by one grouped query."""
-        counts = self.count(queries, start, end)
-        return {
-            start + timedelta(days=n): self.encode(counts.get(start + timedelta(days=n), {}))
-            for n in range((end - start).days)
-        }
-
-    def _wrote(
-        self, today: date, wanted: list[date], ranges: list[tuple[date, date]], kept: int
-    ) -> None:
-        """After days were written (``ranges``): forget the days that left the window and
-        write the coverage with a new stamp (also when the coverage itself is gone)."""
-        if ranges:
             first = wanted[0] if wanted else today
             gone = [self.day_key(first - timedelta(days=n)) for n in range(1, _FORGET_DAYS + 1)]
             cache.call("delete_many", gone)
             logger.info(
                 "breakdown %s: %d closed days kept, queried %s",
                 self.name,
-                kept,
+                len(days),
                 ", ".join(f"{s}..{e - timedelta(days=1)}" for s, e in ranges),
             )
-        if ranges or not _is_coverage(cache.read_valid(self.coverage_key, _is_coverage)):
+        if written or not _is_coverage(cache.read_valid(self.coverage_key, _is_coverage)):
             coverage = {
                 "from": wanted[0].isoformat() if wanted else today.isoformat(),
                 "to": today.isoformat(),
                 "stamp": uuid.uuid4().hex,
             }
             cache.call("set", self.coverage_key, coverage, None)
+        return days, ranges
 
-    def folded(
-        self, *, today: date, queries: VisitorQueries, recheck_days: int = 0, store: bool = True
-    ) -> Any:
-        """``update`` then ``kept`` for a folded breakdown, ``FOLD_CHUNK_DAYS`` at a time:
-        each chunk's stored days are read, its missing (and re-checked) days counted by one
-        grouped query per range and stored, then added to the fold (``advance``) and
-        dropped. With ``store=False`` (the cache is unreachable) every day is counted and
-        nothing is read or written. Equal to ``fold`` over every day, at the memory cost of
-        the fold and one chunk."""
-        assert self.fold is not None and self.advance is not None
-        wanted = self.wanted_days(today)
-        recheck_from = today - timedelta(days=recheck_days)
-        fold = self.fold(today, {})
-        queried: list[tuple[date, date]] = []
-        for at in range(0, len(wanted), FOLD_CHUNK_DAYS):
-            chunk = wanted[at : at + FOLD_CHUNK_DAYS]
-            days = self.load(chunk) if store else {}
-            ranges = missing_ranges({day for day in days if day < recheck_from}, chunk)
-            for start, end in ranges:
-                counted = self._counted_range(queries, start, end)
-                if store:
-                    cache.call("set_many", {self.day_key(d): c for d, c in counted.items()}, None)
-                days.update(counted)
-            queried += ranges
-            # The fold for today, plus this chunk's days (none of them folded yet).
-            fold = self.advance(fold, today, today, {}, days)
-        if store:
-            self._wrote(today, wanted, queried, len(wanted))
-        return fold
+    # -- late rows: a re-check counts again only the days whose rows changed ---------------
+    @property
+    def prints_key(self) -> str:
+        return self.coverage_key + ":prints"
+
+    def _first_changed(self, prints: Prints, start: date, end: date) -> date:
+        """The first day of [start, end) whose print is not the one it was counted with (a
+        late row, a deleted one, or never printed); ``end`` when every day is the same."""
+        stored = cache.read_valid(self.prints_key, _is_prints) or {}
+        for day in _days(start, end):
+            if day not in prints or stored.get(day.isoformat()) != prints[day]:
+                return day
+        return end
+
+    def _remember_prints(self, today: date, prints: Prints, counted: Iterable[date]) -> None:
+        """The prints the days just counted were counted with (within the window)."""
+        if not prints:
+            return
+        since = min(prints).isoformat()
+        stored = {
+            day: value
+            for day, value in (cache.read_valid(self.prints_key, _is_prints) or {}).items()
+            if day >= since
+        }
+        stored.update({day.isoformat(): prints[day] for day in counted if day in prints})
+        cache.call("set", self.prints_key, stored, None)
 
     def closed(self, *, today: date, queries: VisitorQueries) -> dict[date, Counts]:
         """Every kept closed day for ``today`` (the request path): a cold store is filled
@@ -221,75 +215,84 @@ class Breakdown:
     def kept_key(self) -> str:
         return self.coverage_key + ":kept"
 
+    def _folds(self) -> FoldStore:
+        assert self.fold_store is not None
+        return self.fold_store(self.kept_key)
+
     def _stored_fold(self, today: date) -> Any | None:
-        """The stored fold, if it was made for ``today`` from the days as they are now. The
-        one this process read last is reused while the coverage's stamp is the same: each
-        request for a ranking then reads the small coverage key, not the whole fold again."""
+        """The stored fold, if it was made for ``today`` from the days as they are now."""
         coverage = cache.read_valid(self.coverage_key, _is_coverage)
         if coverage is None or coverage["to"] != today.isoformat():
             return None
-        held = _held_folds.get(self.name)
-        if held is not None and held[:2] == (today.isoformat(), coverage["stamp"]):
-            return held[2]
-        stored = cache.read_valid(self.kept_key, _is_fold)
-        if stored is None:
-            return None
-        current = stored["for"] == today.isoformat() and stored["stamp"] == coverage["stamp"]
-        if not (current and self.is_fold(stored["value"])):
-            return None
-        _held_folds[self.name] = (stored["for"], stored["stamp"], stored["value"])
-        return stored["value"]
+        return self._folds().current((today.isoformat(), coverage["stamp"]))
 
-    def _store_fold(self, today: date, value: Any) -> Any:
+    def _store_fold(self, today: date, days: Mapping[date, Any]) -> Any:
         coverage = cache.read_valid(self.coverage_key, _is_coverage)
-        if coverage is not None:
-            stored = {"for": today.isoformat(), "stamp": coverage["stamp"], "value": value}
-            cache.safe("set", self.kept_key, stored, None)
-        return value
+        if coverage is None:
+            return self.kept(today, days)
+        try:
+            return self._folds().write(today, coverage["stamp"], days)
+        except cache.CacheUnavailable as exc:
+            logger.warning("breakdown %s: the fold is not stored: %s", self.name, exc)
+            return self.kept(today, days)
 
-    def keep(self, *, today: date, queries: VisitorQueries, recheck_days: int = 0) -> Any:
+    def keep(
+        self,
+        *,
+        today: date,
+        queries: VisitorQueries,
+        recheck_days: int = 0,
+        prints: DayPrints | None = None,
+    ) -> Any:
         """``update``, then what the loop keeps of the days (``kept``). A folded breakdown's
         fold is stored with the stamp of the days it was made from: the next reader for the
-        same days (a restarted loop, a request) reads that one key, not every day."""
-        if self.fold is not None and not recheck_days:
-            stored = self._stored_fold(today)
-            if stored is not None:
-                return stored
-        if self.advance is not None:
-            advanced = self._advanced(today, queries, recheck_days)
+        same days (a restarted loop, a request) reads that, not every day."""
+        if self.fold_store is not None:
+            if not recheck_days:
+                stored = self._stored_fold(today)
+                if stored is not None:
+                    return stored
+            advanced = self._advanced(today, queries, recheck_days, prints)
             if advanced is not None:
                 return advanced
-        if self.advance is not None:
-            folded = self.folded(today=today, queries=queries, recheck_days=recheck_days)
-            return self._store_fold(today, folded)
-        days, _ = self.update(today=today, queries=queries, recheck_days=recheck_days)
-        if self.fold is None:
+        days, _ = self.update(
+            today=today, queries=queries, recheck_days=recheck_days, prints=prints
+        )
+        if self.fold_store is None:
             return days
-        return self._store_fold(today, self.fold(today, days))
+        return self._store_fold(today, days)
 
-    def _advanced(self, today: date, queries: VisitorQueries, recheck_days: int) -> Any | None:
+    def _advanced(
+        self,
+        today: date,
+        queries: VisitorQueries,
+        recheck_days: int,
+        prints: DayPrints | None = None,
+    ) -> Any | None:
         """The stored fold moved to ``today`` by counting only the days after it (and the
         re-checked ones); None when there is no usable fold to move (then the full way)."""
-        assert self.advance is not None
+        folds = self._folds()
         coverage = cache.read_valid(self.coverage_key, _is_coverage)
-        stored = cache.read_valid(self.kept_key, _is_fold)
-        if coverage is None or stored is None or not self.is_fold(stored["value"]):
+        made_for = folds.made_for()
+        if coverage is None or made_for is None:
             return None
         try:
-            folded_for = date.fromisoformat(stored["for"])
-        except (TypeError, ValueError):
+            folded_for = date.fromisoformat(made_for[0])
+        except ValueError:
             return None
         first = self.keep_from(today)
         if (
-            stored["stamp"] != coverage["stamp"]
-            or coverage["to"] != stored["for"]
+            made_for[1] != coverage["stamp"]
+            or coverage["to"] != made_for[0]
             or coverage["from"] != first.isoformat()  # the window moved (a new year)
             or not first <= folded_for <= today
         ):
             return None
         start = max(first, min(folded_for, today - timedelta(days=recheck_days)))
+        window = (prints or DayPrints(queries, today, recheck_days)).since(first)
+        start = self._first_changed(window, start, folded_for)  # unchanged days stay
         if start >= today:
-            return stored["value"]
+            return folds.current(made_for)
         recounted = [start + timedelta(days=n) for n in range((folded_for - start).days)]
         before = self.load(recounted)
         if len(before) < len(recounted):  # a folded day is gone: its share is unknown
@@ -300,6 +303,7 @@ class Breakdown:
             for n in range((today - start).days)
         }
         cache.call("set_many", {self.day_key(d): c for d, c in now.items()}, None)
+        self._remember_prints(today, window, now)
         stamp = uuid.uuid4().hex
         cache.call(
             "set",
@@ -307,10 +311,7 @@ class Breakdown:
             {"from": first.isoformat(), "to": today.isoformat(), "stamp": stamp},
             None,
         )
-        value = self.advance(stored["value"], folded_for, today, before, now)
-        cache.safe(
-            "set", self.kept_key, {"for": today.isoformat(), "stamp": stamp, "value": value}, None
-        )
+        value = folds.advance(folded_for, today, stamp, before, now)
         logger.info(
             "breakdown %s: fold moved from %s to %s, queried %s..%s",
             self.name,
@@ -324,23 +325,40 @@ class Breakdown:
     def kept_closed(self, *, today: date, queries: VisitorQueries) -> Any:
         """``closed`` (the request path), then ``kept``; a folded breakdown's stored fold
         when it is current. While the cache is unreachable, the window is counted from the
-        database, as every other payload is then: once per process and kept for the outage
-        (``while_unreachable``), since every request for a ranking, the hours or the rooms
-        needs it and the closed days do not change meanwhile."""
+        database, as every other payload is then (``counted_kept``): once per process and
+        kept for the outage (``while_unreachable``); a fold read from the cache as it is
+        needed falls back the same way."""
+
+        def counted() -> Any:
+            return while_unreachable.get(
+                self.name, today, lambda: self.counted_kept(today=today, queries=queries)
+            )
+
         try:
             kept = self._kept_closed(today=today, queries=queries)
         except cache.CacheUnavailable as exc:
             logger.debug("breakdown %s: counting from the database: %s", self.name, exc)
-            return while_unreachable.get(
-                self.name, today, lambda: self._counted_kept(today, queries)
-            )
-        while_unreachable.forget(self.name)
+            return counted()
+        if hasattr(kept, "fallback"):  # read lazily (visitors.member_totals.RedisMembers)
+            kept.fallback = counted
+        else:
+            while_unreachable.forget(self.name)
         return kept
 
-    def _counted_kept(self, today: date, queries: VisitorQueries) -> Any:
-        if self.advance is not None:
-            return self.folded(today=today, queries=queries, store=False)
-        return self.kept(today, self.counted(today=today, queries=queries))
+    def counted_kept(self, *, today: date, queries: VisitorQueries) -> Any:
+        """``kept`` of every closed day counted from the database, nothing stored; a
+        folded breakdown ``FOLD_CHUNK_DAYS`` at a time (one grouped query per chunk)."""
+        if self.fold_chunks is None:
+            return self.kept(today, self.counted(today=today, queries=queries))
+        wanted = self.wanted_days(today)
+
+        def chunks() -> Iterator[dict[date, Any]]:
+            for at in range(0, len(wanted), FOLD_CHUNK_DAYS):
+                chunk = wanted[at : at + FOLD_CHUNK_DAYS]
+                counts = self.count(queries, chunk[0], chunk[-1] + timedelta(days=1))
+                yield {day: self.encode(counts.get(day, {})) for day in chunk}
+
+        return self.fold_chunks(today, chunks())
 
     def counted(self, *, today: date, queries: VisitorQueries) -> dict[date, Counts]:
         """Every closed day of the window, counted from the database, nothing stored."""
@@ -351,51 +369,26 @@ class Breakdown:
         return {day: self.encode(counts.get(day, {})) for day in wanted}
 
     def _kept_closed(self, *, today: date, queries: VisitorQueries) -> Any:
-        if self.fold is not None:
+        if self.fold_store is not None:
             stored = self._stored_fold(today)
             if stored is not None:
                 return stored
-            if self.advance is not None:
-                advanced = self._advanced(today, queries, 0)
-                if advanced is not None:
-                    return advanced
-                return self._shared_fold(today, queries)
+            advanced = self._advanced(today, queries, 0)
+            if advanced is not None:
+                return advanced
         days = self.closed(today=today, queries=queries)
-        if self.fold is None:
+        if self.fold_store is None:
             return days
-        return self._store_fold(today, self.fold(today, days))
-
-    def _shared_fold(self, today: date, queries: VisitorQueries) -> Any:
-        """A cold folded store, from the request path: filled and folded chunk by chunk
-        (``folded``) once across processes; the others wait for the stored fold."""
-
-        def current(stored: dict[str, Any]) -> bool:
-            coverage = cache.read_valid(self.coverage_key, _is_coverage)
-            return (
-                coverage is not None
-                and stored["for"] == today.isoformat()
-                and stored["stamp"] == coverage["stamp"]
-                and self.is_fold(stored["value"])
-            )
-
-        def fill() -> dict[str, Any]:
-            value = self.folded(today=today, queries=queries)
-            coverage = cache.read_valid(self.coverage_key, _is_coverage) or {"stamp": ""}
-            return {"for": today.isoformat(), "stamp": coverage["stamp"], "value": value}
-
-        stored, _ = cache.get_or_compute(
-            self.kept_key, fill, ttl=None, validate=_is_fold, fresh=current
-        )
-        return stored["value"]
+        return self._store_fold(today, days)
 
 
 class WhileUnreachable:
     """What this process counted from the database per breakdown while the cache was
     unreachable: computed once (concurrent requests wait for it, as in
-    ``cache.get_or_compute``), reused for ``cache.MEMO_UNBOUNDED_TTL`` on the same day (the
-    rule for values the cache keeps without expiry; closed days do not change), and
-    dropped once the cache answers again. Without it, every request thread of every process
-    counted the whole window again each time a payload's fallback value expired."""
+    ``cache.get_or_compute``), reused on the same day for ``cache.MEMO_UNBOUNDED_TTL`` (the
+    rule for values the cache keeps without expiry: closed days do not change), dropped
+    once the cache answers again. Without it every request thread of every process counted
+    the whole window again each time a payload's fallback value expired (5 s)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
@@ -428,14 +421,83 @@ class WhileUnreachable:
 
     def clear(self) -> None:
         self._kept.clear()
-        _held_folds.clear()
 
 
 while_unreachable = WhileUnreachable()
 
 
-def _is_fold(value: Any) -> bool:
-    return isinstance(value, dict) and value.keys() == {"for", "stamp", "value"}
+class FoldStore(Protocol):
+    """Where a folded breakdown's fold is kept (``visitors.member_totals``)."""
+
+    def made_for(self) -> tuple[str, str] | None:
+        """(day, stamp) the stored fold was made for; None when there is none (or damaged)."""
+        ...
+
+    def current(self, made_for: tuple[str, str]) -> Any | None:
+        """The stored fold as the loop keeps it, if it was made for ``made_for``."""
+        ...
+
+    def write(self, today: date, stamp: str, days: Mapping[date, Any]) -> Any:
+        """Fold ``days`` for ``today``, store it with ``stamp``, return it as kept."""
+        ...
+
+    def advance(
+        self,
+        folded_for: date,
+        today: date,
+        stamp: str,
+        before: Mapping[date, Any],
+        now: Mapping[date, Any],
+    ) -> Any | None:
+        """Move the stored fold (made for ``folded_for``) to ``today``: the re-counted days
+        as they were out, the days counted now in; None when there is none to move."""
+        ...
+
+
+# A day's print as stored: [rows, the sum of their ids]; by day ("YYYY-MM-DD").
+Prints = dict[date, list[int]]
+
+
+class DayPrints:
+    """The prints (``day_prints``) of the re-check window's days, read once for every
+    breakdown of one loop refresh or daily job, before any of them counts: a row that
+    arrives meanwhile shows at the next re-check."""
+
+    def __init__(self, queries: VisitorQueries, today: date, recheck_days: int = 0) -> None:
+        days = max(recheck_days, visitor_settings().VISITOR_ROLLUP_RECHECK_DAYS)
+        self.queries, self.today = queries, today
+        self.start = today - timedelta(days=days)
+        self._found: Mapping[date, tuple[int, int]] | None = None
+
+    def since(self, first: date) -> Prints:
+        """The window's days from ``first`` on."""
+        if self._found is None:
+            self._found = self.queries.day_prints(start=self.start, end=self.today)
+        return {
+            day: list(self._found.get(day, (0, 0)))
+            for day in _days(max(first, self.start), self.today)
+        }
+
+
+def keep_all(*, today: date, queries: VisitorQueries, recheck_days: int = 0) -> dict[str, Any]:
+    """What the loop keeps of every breakdown (``Breakdown.keep``), with one read of the
+    re-check window's prints for all of them."""
+    prints = DayPrints(queries, today, recheck_days)
+    return {
+        b.name: b.keep(today=today, queries=queries, recheck_days=recheck_days, prints=prints)
+        for b in BREAKDOWNS
+    }
+
+
+def _is_prints(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(v, list) and len(v) == 2 and all(type(n) is int for n in v)
+        for v in value.values()
+    )
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days)]
 
 
 def _first_of_year(today: date) -> date:
@@ -478,82 +540,17 @@ def _is_members(value: Any) -> bool:
     )
 
 
-# This year's and this month's closed days per member, and each member's name and
-# institution as last seen (the latest day wins): {"month": {id: n}, "year": {id: n},
-# "latest": {id: [name, institution, "YYYY-MM-DD"]}}; plain JSON, as the cache stores it.
-MemberTotals = dict[str, dict[str, Any]]
-
-
-def fold_members(today: date, days: Mapping[date, Mapping[str, list[Any]]]) -> MemberTotals:
-    month_start, year_start = _first_of_month(today), _first_of_year(today)
-    month: dict[str, int] = {}
-    year: dict[str, int] = {}
-    latest: dict[str, list[str | None]] = {}
-    for day in sorted(d for d in days if year_start <= d < today):
-        in_month = day >= month_start
-        for member, (n, name, institution) in days[day].items():
-            year[member] = year.get(member, 0) + n
-            if in_month:
-                month[member] = month.get(member, 0) + n
-            latest[member] = [name, institution, day.isoformat()]
-    return {"month": month, "year": year, "latest": latest}
-
-
-def advance_members(
-    fold: MemberTotals,
-    folded_for: date,
-    today: date,
-    before: Mapping[date, Mapping[str, list[Any]]],
-    now: Mapping[date, Mapping[str, list[Any]]],
-) -> MemberTotals:
-    """``fold`` (made for ``folded_for``, same year) moved to ``today``: the re-counted days'
-    old counts out, the days counted now in; a new month starts from its own days."""
-    month_start = _first_of_month(today)
-    carried = folded_for >= month_start  # the fold's month is today's month
-    month: dict[str, int] = dict(fold["month"]) if carried else {}
-    year: dict[str, int] = dict(fold["year"])
-    latest: dict[str, list[Any]] = dict(fold["latest"])
-
-    def add(totals: dict[str, int], member: str, n: int) -> None:
-        total = totals.get(member, 0) + n
-        if total > 0:
-            totals[member] = total
-        else:
-            totals.pop(member, None)
-
-    for day, members in before.items():
-        for member, (n, _, _) in members.items():
-            add(year, member, -n)
-            if carried and day >= month_start:
-                add(month, member, -n)
-    for day in sorted(now):
-        for member, (n, name, institution) in now[day].items():
-            add(year, member, n)
-            if day >= month_start:
-                add(month, member, n)
-            seen = latest.get(member)
-            if seen is None or len(seen) < 3 or str(seen[2]) <= day.isoformat():
-                latest[member] = [name, institution, day.isoformat()]
-    return {"month": month, "year": year, "latest": latest}
-
-
-def is_member_totals(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and value.keys() == {"month", "year", "latest"}
-        and all(isinstance(part, dict) for part in value.values())
-    )
-
-
 MEMBERS = Breakdown(
     "members",
     _first_of_year,
     lambda q, s, e: q.member_days(start=s, end=e),
     encode=_encode_members,
     is_day=_is_members,
-    fold=fold_members,
-    is_fold=is_member_totals,
-    advance=advance_members,
+    fold=lambda today, days: member_totals.FoldedMembers(member_totals.fold_members(today, days)),
+    fold_store=member_totals.members_fold,
+    fold_chunks=lambda today, chunks: member_totals.FoldedMembers(
+        member_totals.fold_chunks(today, chunks)
+    ),
 )
 # Every breakdown the loop keeps current and the daily job re-counts.
 BREAKDOWNS: tuple[Breakdown, ...] = (HOURS, ROOMS, INSTITUTIONS, MEMBERS)

@@ -66,6 +66,16 @@ class Announcer:
     def announce(self, *, etags: Iterable[str], now: datetime) -> Notice | None:
         """Store and publish a new version when ``etags`` differ from the last announced
         ones; returns it (None when nothing changed). Raises ``CacheUnavailable``."""
+        notice = self.prepare(etags=etags, now=now)
+        if notice is not None:
+            cache.call("set", keys.VERSION, notice.as_dict(), None)
+            self.stored(notice)
+        return notice
+
+    def prepare(self, *, etags: Iterable[str], now: datetime) -> Notice | None:
+        """The new version for ``etags``, not stored yet: the publisher stores it with the
+        responses it stands for (one transaction, so no reader pairs them wrongly), then
+        calls ``stored``. None when nothing changed. Raises ``CacheUnavailable``."""
         digest = digest_of(etags)
         if not self._read_stored:  # a new leader continues the stored sequence
             self.last = current()
@@ -77,8 +87,10 @@ class Announcer:
             cache.call("add", keys.VERSION, self.last.as_dict(), None)
             return None
         floor = self.last.version + 1 if self.last is not None else 0
-        notice = Notice(max(int(now.timestamp() * 1000), floor), now.isoformat(), digest)
-        cache.call("set", keys.VERSION, notice.as_dict(), None)
+        return Notice(max(int(now.timestamp() * 1000), floor), now.isoformat(), digest)
+
+    def stored(self, notice: Notice) -> None:
+        """``notice`` is stored: wake the watchers (PUBLISH) and continue from it."""
         if cache.is_redis():
             try:
                 cache.raw_redis(
@@ -87,7 +99,6 @@ class Announcer:
             except cache.CacheUnavailable as exc:  # watchers still see it when they poll
                 logger.warning("could not publish the change notice: %s", exc)
         self.last = notice
-        return notice
 
 
 class Watcher(threading.Thread):

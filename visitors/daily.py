@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from visitors import faculties, history, hourly, publishing, rollup, serving
-from visitors.breakdowns import BREAKDOWNS
+from visitors import breakdowns, faculties, history, hourly, publishing, rollup, serving
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
 from visitors.endpoints import FALLBACK_TTL, TODAY
@@ -27,9 +26,7 @@ def warm_aggregates(
     queries = get_queries()
     closed, ranges = rollup.update(today=now.date(), recheck_days=days, queries=queries)
     history.update(today=now.date(), queries=queries)
-    kept = {
-        b.name: b.keep(today=now.date(), recheck_days=days, queries=queries) for b in BREAKDOWNS
-    }
+    kept = breakdowns.keep_all(today=now.date(), recheck_days=days, queries=queries)
     request = serving.RequestFacts(now, queries)
     count, _ = serving.value(TODAY, request)
     facts = publishing.CycleFacts.of(

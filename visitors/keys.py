@@ -49,3 +49,9 @@ def prerendered(name: str) -> str:
 def compute_lock(key: str) -> str:
     """Held by the one process computing ``key`` after a miss (single flight)."""
     return f"{key}:lock"
+
+
+def member_fold(kept: str, part: str) -> str:
+    """A part of the members' fold (``visitors.member_totals``) beside its ``kept`` key:
+    the ``year`` and ``month`` sorted sets and the ``latest`` hash."""
+    return f"{kept}:{part}"

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # Reload a copy this long before its key would expire in the cache.
 EXPIRY_MARGIN = 1.0
+# Reads of the responses while changes keep being announced (then the last read is kept).
+_RELOAD_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,14 @@ class LiveResponses:
         self._confirmed_until = now + self.memo_s
 
     def _reload(self, notice: Notice | None, now: float) -> None:
-        stored = rendered.load_many(self.endpoints)
+        # The loop stores the responses, then announces: read the notice again after them,
+        # so a snapshot never pairs responses with an older notice (its id and time).
+        for _ in range(_RELOAD_TRIES):
+            stored = rendered.load_many(self.endpoints)
+            after = changes.current()
+            if after == notice:
+                break
+            notice = after
         responses = {name: entry for name, (entry, _) in stored.items()}
         self._expires = {
             name: now + (ttl if ttl is not None else self.memo_s)

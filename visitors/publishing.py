@@ -125,10 +125,12 @@ def publish(
     digest = changes.digest_of(r.etag for r in responses.values())
     if rewrites is not None and rewrites.unchanged(digest):
         return None
+    notice = announcer.prepare(etags=(r.etag for r in responses.values()), now=facts.now)
     cache.call("set_many", {endpoint.key: value for endpoint, value in values.items()}, ttl)
-    rendered.write(responses, ttl=ttl)
+    rendered.write(responses, ttl=ttl, notice=notice)  # the notice with what it stands for
     last_good.store_many(values, now=facts.now)
-    notice = announcer.announce(etags=(r.etag for r in responses.values()), now=facts.now)
+    if notice is not None:
+        announcer.stored(notice)
     if rewrites is not None:
         rewrites.wrote(digest, ttl)
     return notice

@@ -23,18 +23,16 @@ import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from visitors.breakdowns import INSTITUTIONS, MEMBERS, MemberTotals, is_member_totals
+from visitors.breakdowns import INSTITUTIONS, MEMBERS
 from visitors.conf import visitor_settings
 from visitors.faculties import name_of
+from visitors.member_totals import ClosedMembers, Latest, Period, by_rank
 
 if TYPE_CHECKING:
     from visitors.endpoints import Facts
     from visitors.queries.base import Checkin
-
-Period = Literal["month", "year"]
-Latest = tuple[str | None, str | None]  # (member_name, institution)
 
 
 def period_of(period: Period, today: date) -> str | int:
@@ -79,7 +77,6 @@ def forget() -> None:
     global _today
     _today = None
     _built.clear()
-    _leaders.clear()
 
 
 def today_tally(facts: Facts) -> TodayTally:
@@ -102,9 +99,8 @@ def today_tally(facts: Facts) -> TodayTally:
 
 
 # --- the closed part, summed once per load ---------------------------------------------------
-def _member_totals(facts: Facts) -> MemberTotals:
-    kept = facts.closed_breakdown(MEMBERS)
-    return kept if is_member_totals(kept) else MEMBERS.kept(facts.today, kept or {})
+def _closed_members(facts: Facts) -> ClosedMembers:
+    return facts.closed_breakdown(MEMBERS)
 
 
 def _institution_totals(days: Mapping[date, Mapping[str, int]], since: date, today: date) -> dict:
@@ -125,6 +121,9 @@ _built: dict[str, tuple[tuple[Any, ...], Any]] = {}
 def _once(name: str, inputs: tuple[Any, ...], build: Callable[[], Any]) -> Any:
     last = _built.get(name)
     if last is not None and all(a is b or a == b for a, b in zip(last[0], inputs, strict=True)):
+        # Equal but not the same objects (a request built it from its own reads): keep
+        # these, so the next cycle's check is by identity, not a compare of a year of days.
+        _built[name] = (inputs, last[1])
         return last[1]
     value = build()
     _built[name] = (inputs, value)
@@ -135,30 +134,30 @@ def _top(totals: Mapping[Any, int], order: Callable[[tuple[Any, int]], Any]) -> 
     return heapq.nsmallest(visitor_settings().RANKING_SIZE, totals.items(), key=order)
 
 
-def _by_member(item: tuple[str, int]) -> tuple[int, str]:
-    return -item[1], item[0]
+def _top_members(
+    closed: ClosedMembers, period: Period, today: Mapping[str, int]
+) -> list[tuple[str, int]]:
+    """The top of ``closed + today`` without adding the whole period up: the best closed
+    members (a prefix of the closed ranking) and those seen today who could pass them.
 
-
-# The best closed totals of a period, in ranking order: a prefix, made once per fold.
-_leaders: dict[int, tuple[Mapping[str, int], list[tuple[str, int]]]] = {}
-
-
-def _top_members(closed: Mapping[str, int], today: Mapping[str, int]) -> list[tuple[str, int]]:
-    """The top of ``closed + today`` without adding the whole year up: the members seen
-    today with their full totals, against the best closed-only members, which come from
-    a prefix of the closed ranking kept while the fold is the same object."""
+    Exact: a member outside the prefix has at most the prefix's last total, so one not
+    seen today ranks below every prefix member (today only raises totals), and one seen
+    today ``n`` times, at most that plus ``n``: below the ``size``-th prefix member's total,
+    they cannot place. Only the others' closed totals are asked for."""
     size = visitor_settings().RANKING_SIZE
-    candidates = [(member, closed.get(member, 0) + n) for member, n in today.items()]
-    memo = _leaders.get(id(closed))
-    if memo is None or memo[0] is not closed:
-        memo = (closed, heapq.nsmallest(max(64, 4 * size), closed.items(), key=_by_member))
-        if len(_leaders) >= 4:  # this month's and this year's, and the ones before
-            _leaders.pop(next(iter(_leaders)))
-        _leaders[id(closed)] = memo
-    # Exact: a closed-only member past the prefix ranks below every prefix member, and
-    # today only raises totals, so the prefix's members (at least ``size``) all beat it.
-    others = [item for item in memo[1] if item[0] not in today][:size]
-    return heapq.nsmallest(size, candidates + others, key=_by_member)
+    length = max(64, 4 * size)
+    prefix = closed.leaders(period, length)
+    known = dict(prefix)
+    if len(prefix) < length:  # the whole period: everyone else has no closed visit
+        outside = [member for member in today if member not in known]
+        known.update(dict.fromkeys(outside, 0))
+    else:
+        last, placed = prefix[-1][1], prefix[size - 1][1]
+        hopeful = [m for m, n in today.items() if m not in known and last + n >= placed]
+        known.update(closed.totals(period, hopeful))
+    candidates = [(member, known[member] + n) for member, n in today.items() if member in known]
+    others = [item for item in prefix if item[0] not in today][:size]
+    return heapq.nsmallest(size, candidates + others, key=by_rank)
 
 
 def _by_institution(item: tuple[str | None, int]) -> tuple[int, bool, str]:
@@ -170,18 +169,18 @@ def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
     """The builder of ``/visitors/{monthly,yearly}/top``."""
 
     def build(facts: Facts) -> dict[str, Any]:
-        # Today's rows first: while MySQL is down this fails before the fold is read.
+        # Today's rows first: while MySQL is down this fails before the closed part is read.
         today = today_tally(facts)
-        closed = _member_totals(facts)
+        closed = _closed_members(facts)
         names = facts.faculty_names
         key = (facts.today, closed, today, names, visitor_settings().RANKING_SIZE)
 
         def ranked() -> dict[str, Any]:
+            top = _top_members(closed, period, today.members)
+            seen = closed.latest([member for member, _ in top if member not in today.latest])
             visitors = []
-            for member, total in _top_members(closed[period], today.members):
-                name, place = (
-                    today.latest.get(member) or closed["latest"].get(member) or (None, None)
-                )[:2]
+            for member, total in top:
+                name, place = today.latest.get(member) or seen.get(member) or (None, None)
                 visitors.append(
                     {
                         "member_id": member,

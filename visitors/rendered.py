@@ -13,6 +13,7 @@ costs no Redis reads at all.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 from rest_framework.renderers import JSONRenderer
 
 from visitors import cache, keys
+from visitors.changes import Notice
 from visitors.endpoints import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -68,15 +70,21 @@ def render_all(values: Mapping[Endpoint, Any]) -> dict[Endpoint, Rendered]:
     return {endpoint: render(endpoint.body(value, "cache")) for endpoint, value in values.items()}
 
 
-def write(responses: Mapping[Endpoint, Rendered], *, ttl: int) -> None:
+def write(
+    responses: Mapping[Endpoint, Rendered], *, ttl: int, notice: Notice | None = None
+) -> None:
     """Store rendered responses for ``ttl`` seconds (best effort: it only costs the fast
-    path; the data itself is stored by the caller)."""
+    path; the data itself is stored by the caller). With the change ``notice`` they stand
+    for, the notice is stored in the same transaction (a reader sees both or neither), and
+    a failure raises ``CacheUnavailable``: the notice must not be lost."""
     entries = {keys.prerendered(e.name): _encode(r) for e, r in responses.items()}
 
     def pipelined(client: Any) -> None:
-        pipe = client.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=True)
         for key, value in entries.items():
             pipe.set(key, value, ex=ttl)
+        if notice is not None:  # as the cache's JSON serializer stores it
+            pipe.set(keys.VERSION, json.dumps(notice.as_dict()).encode())
         pipe.execute()
 
     try:
@@ -84,7 +92,11 @@ def write(responses: Mapping[Endpoint, Rendered], *, ttl: int) -> None:
             cache.raw_redis(pipelined, "storing pre-rendered responses")
         else:
             cache.call("set_many", {key: value.decode() for key, value in entries.items()}, ttl)
+            if notice is not None:
+                cache.call("set", keys.VERSION, notice.as_dict(), None)
     except cache.CacheUnavailable as exc:
+        if notice is not None:
+            raise
         logger.log(logging.DEBUG if cache.breaker.is_open else logging.WARNING, "%s", exc)
 
 

@@ -22,7 +22,17 @@ from typing import Any
 
 from django.db import connections
 
-from visitors import cache, faculties, history, hourly, keys, prometheus, publishing, rollup
+from visitors import (
+    breakdowns,
+    cache,
+    faculties,
+    history,
+    hourly,
+    keys,
+    prometheus,
+    publishing,
+    rollup,
+)
 from visitors.breakdowns import BREAKDOWNS
 from visitors.clock import local_now
 from visitors.conf import visitor_settings
@@ -172,7 +182,7 @@ class Cycle:
         days, _ = rollup.update(today=today, queries=self.queries)
         history.update(today=today, queries=self.queries)  # for reports: older days, once
         self.closed = closed_totals(days, today)
-        self.breakdowns = {b.name: b.keep(today=today, queries=self.queries) for b in BREAKDOWNS}
+        self.breakdowns = breakdowns.keep_all(today=today, queries=self.queries)
         self._closed_for = (today, self._stamps()[:-1])
 
     def run(self, *, now: datetime, key_ttl: int) -> CycleReport:

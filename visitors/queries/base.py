@@ -46,6 +46,12 @@ class VisitorQueries(Protocol):
         """Per-day counts in the range; days with no rows are absent."""
         ...
 
+    def day_prints(self, *, start: date, end: date) -> dict[date, tuple[int, int]]:
+        """Per day, (rows, the sum of their ``visitor_id``): a fingerprint that a late row
+        or a deleted one changes, read from the date index alone; days with no rows are
+        absent."""
+        ...
+
     def rows_after(self, *, start: date, end: date, after_id: int) -> list[Checkin]:
         """The rows in the range with ``visitor_id > after_id``, in id order (today's new
         rows for the loop; ``after_id=0`` for all of them)."""

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import CharField, Count, Max, Min, QuerySet, Value
+from django.db.models import CharField, Count, Max, Min, QuerySet, Sum, Value
 from django.db.models.functions import (
     Cast,
     Coalesce,
@@ -69,6 +69,17 @@ class OrmQueries:
             .annotate(n=Count("visitor_id"))
         )
         return {day: n for day, n in rows if day is not None}
+
+    @timed_question("orm")
+    def day_prints(self, *, start: date, end: date) -> dict[date, tuple[int, int]]:
+        rows = (
+            self._range(start, end)
+            .order_by()
+            .annotate(day=TruncDate("checkin_date"))
+            .values_list("day")
+            .annotate(n=Count("visitor_id"), ids=Sum("visitor_id"))
+        )
+        return {day: (n, int(ids)) for day, n, ids in rows if day is not None}
 
     @timed_question("orm")
     def rows_after(self, *, start: date, end: date, after_id: int) -> list[Checkin]:

@@ -87,6 +87,15 @@ class RawQueries:
         return {_as_date(day): int(count) for day, count in rows if day is not None}
 
     @timed_question("raw")
+    def day_prints(self, *, start: date, end: date) -> dict[date, tuple[int, int]]:
+        rows = self._fetch(
+            f"SELECT DATE(checkin_date), COUNT(*), SUM(visitor_id) {self._range} "
+            "GROUP BY DATE(checkin_date)",
+            [day_start(start), day_start(end)],
+        )
+        return {_as_date(day): (int(n), int(ids)) for day, n, ids in rows if day is not None}
+
+    @timed_question("raw")
     def rows_after(self, *, start: date, end: date, after_id: int) -> list[Checkin]:
         rows = self._fetch(
             "SELECT visitor_id, member_id, member_name, institution, room_code, checkin_date "
