@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 from django.db import connections
 
+from visitors import breakdowns, rankings
 from visitors import cache as visitors_cache
-from visitors import rankings
 from visitors.legacy_table import ensure_table
 from visitors.queries import VisitorQueries, get_queries, guarded
 from visitors.sync import LoopConfig
@@ -32,6 +32,7 @@ def _forget_outages() -> None:
     visitors_cache.memo.clear()
     guarded.breaker.reset()
     rankings.forget()
+    breakdowns.while_unreachable.clear()
 
 
 @pytest.fixture(autouse=True)

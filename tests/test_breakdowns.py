@@ -1,6 +1,7 @@
 """visitors/breakdowns.py: closed days broken down by hour, room, institution; counted once."""
 
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache as django_cache
@@ -15,6 +16,7 @@ from visitors.queries import get_queries
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
 TODAY = date(2026, 3, 10)
+ZONE = ZoneInfo("Asia/Jakarta")
 
 
 def counting(seen: list) -> list:
@@ -117,3 +119,89 @@ def test_garbage_in_a_day_key_is_counted_again(insert_visits):
     days, ranges = ROOMS.update(today=TODAY, queries=get_queries())
     assert ranges == [(date(2026, 3, 2), date(2026, 3, 3))]
     assert days[date(2026, 3, 2)] == {"R9": 1}
+
+
+# --- the cache unreachable: counted once per process, a chunk of days at a time -------------
+def test_the_members_fold_made_chunk_by_chunk_equals_the_whole_fold(insert_visits):
+    from visitors.breakdowns import FOLD_CHUNK_DAYS, MEMBERS
+
+    # Members seen across several chunks, renamed late in the year, and in this month.
+    for n, day in enumerate([date(2026, 1, 3), date(2026, 2, 20), date(2026, 3, 2)]):
+        insert_visits(
+            [datetime.combine(day, datetime.min.time()).replace(hour=9)] * (n + 1),
+            member_id="A",
+            member_name=f"Ani {n}",
+            institution=f"F0{n}",
+        )
+    insert_visits([datetime(2026, 1, 31, 10, 0)], member_id="B", member_name="Budi")
+    insert_visits([datetime(2026, 3, 9, 10, 0)], member_id="C", member_name="Cici")
+    queries = get_queries()
+    whole = MEMBERS.kept(TODAY, MEMBERS.counted(today=TODAY, queries=queries)).fold
+    with visitor_queries() as seen:
+        chunked = MEMBERS.counted_kept(today=TODAY, queries=queries).fold
+    chunks = -(-len(MEMBERS.wanted_days(TODAY)) // FOLD_CHUNK_DAYS)
+    assert chunks > 1 and len(seen) == chunks
+    assert chunked == whole
+    assert chunked["year"] == {"A": 6, "B": 1, "C": 1} and chunked["month"] == {"A": 3, "C": 1}
+    assert chunked["latest"]["A"] == ["Ani 2", "F02", "2026-03-02"]
+
+
+def test_while_redis_is_down_each_breakdown_is_counted_once_for_every_payload(insert_visits):
+    import time_machine
+
+    from tests.services import redis_unreachable
+    from visitors import serving
+    from visitors.endpoints import MONTHLY_TOP, TODAY_COMPARE, TODAY_HOURLY, YEARLY_TOP
+
+    insert_visits([datetime(2026, 2, 10, 9, 0)] * 2, member_id="A", member_name="Ani")
+    insert_visits([datetime(2026, 3, 10, 9, 0)], member_id="B", member_name="Budi")
+    with time_machine.travel(datetime(2026, 3, 10, 14, 0, tzinfo=ZONE), tick=False):
+        with redis_unreachable(), visitor_queries() as seen:
+            yearly = serving.response_body(YEARLY_TOP, full=True)
+            first = len([sql for sql, *_ in seen if "member_id" in sql and "GROUP BY" in sql])
+            monthly = serving.response_body(MONTHLY_TOP, full=True)
+            serving.response_body(TODAY_HOURLY)
+            serving.response_body(TODAY_COMPARE)
+        members = [sql for sql, *_ in seen if "member_id" in sql and "GROUP BY" in sql]
+        hours = [sql for sql, *_ in seen if "HOUR(" in sql.upper() and "GROUP BY" in sql]
+    assert first > 0 and len(members) == first  # the monthly ranking reused the yearly's count
+    assert len(hours) == 1  # the hourly payload and the comparison: one count of the hours
+    assert [(e["member_id"], e["total"]) for e in yearly["visitors"]] == [("A", 2), ("B", 1)]
+    assert [(e["member_id"], e["total"]) for e in monthly["visitors"]] == [("B", 1)]
+    assert "stale" not in yearly  # counted from the database: current, not the last good
+
+
+def test_while_unreachable_computes_once_for_concurrent_callers_and_keeps_it_for_a_while():
+    import threading
+
+    from visitors import cache
+    from visitors.breakdowns import WhileUnreachable
+
+    now = [0.0]
+    kept = WhileUnreachable(clock=lambda: now[0])
+    calls: list[int] = []
+    started = threading.Event()
+
+    def compute() -> int:
+        calls.append(1)
+        started.set()
+        threading.Event().wait(0.2)  # the others arrive meanwhile
+        return len(calls)
+
+    results: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(kept.get("members", TODAY, compute)))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert results == [1] * 8 and len(calls) == 1
+    now[0] = cache.MEMO_UNBOUNDED_TTL - 1
+    assert kept.get("members", TODAY, compute) == 1  # still the outage's count
+    assert kept.get("members", TODAY + timedelta(days=1), compute) == 2  # a new day: again
+    now[0] = 2 * cache.MEMO_UNBOUNDED_TTL
+    assert kept.get("members", TODAY + timedelta(days=1), compute) == 3  # expired: again
+    kept.forget("members")  # the cache answered: dropped
+    assert kept.get("members", TODAY + timedelta(days=1), compute) == 4

@@ -15,8 +15,10 @@ every write, so the loop reloads only then.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -34,6 +36,11 @@ Counts = dict[str, int]
 NONE_KEY = ""
 # When the window moves, this many days before its start are deleted (the loop runs daily).
 _FORGET_DAYS = 7
+# While the cache is unreachable, a folded breakdown (members) is counted from the database
+# and folded this many days at a time: only the fold and one chunk of days exist at once.
+# (A year of members counted at once was a 29 MB heap peak at 100,000 rows, twice at once
+# on a web worker's threads; the worker kept that RSS after the outage: BENCHMARKS, soak.)
+FOLD_CHUNK_DAYS = 31
 
 
 def encode(counts: Mapping[Any, int]) -> Counts:
@@ -70,6 +77,8 @@ class Breakdown:
     # few moves forward from those days only, never the whole window (``_advanced``).
     fold: Callable[[date, Mapping[date, Any]], Any] | None = None
     fold_store: Callable[[str], FoldStore] | None = None
+    # The same fold made from chunks of days, each added then dropped (``counted_kept``).
+    fold_chunks: Callable[[date, Iterable[Mapping[date, Any]]], Any] | None = None
 
     def kept(self, today: date, days: Mapping[date, Any]) -> Any:
         return days if self.fold is None else self.fold(today, days)
@@ -316,16 +325,40 @@ class Breakdown:
     def kept_closed(self, *, today: date, queries: VisitorQueries) -> Any:
         """``closed`` (the request path), then ``kept``; a folded breakdown's stored fold
         when it is current. While the cache is unreachable, the window is counted from the
-        database (one grouped query), as every other payload is then; a fold read from the
-        cache as it is needed falls back the same way."""
+        database, as every other payload is then (``counted_kept``): once per process and
+        kept for the outage (``while_unreachable``); a fold read from the cache as it is
+        needed falls back the same way."""
+
+        def counted() -> Any:
+            return while_unreachable.get(
+                self.name, today, lambda: self.counted_kept(today=today, queries=queries)
+            )
+
         try:
             kept = self._kept_closed(today=today, queries=queries)
         except cache.CacheUnavailable as exc:
             logger.debug("breakdown %s: counting from the database: %s", self.name, exc)
-            return self.kept(today, self.counted(today=today, queries=queries))
+            return counted()
         if hasattr(kept, "fallback"):  # read lazily (visitors.member_totals.RedisMembers)
-            kept.fallback = lambda: self.kept(today, self.counted(today=today, queries=queries))
+            kept.fallback = counted
+        else:
+            while_unreachable.forget(self.name)
         return kept
+
+    def counted_kept(self, *, today: date, queries: VisitorQueries) -> Any:
+        """``kept`` of every closed day counted from the database, nothing stored; a
+        folded breakdown ``FOLD_CHUNK_DAYS`` at a time (one grouped query per chunk)."""
+        if self.fold_chunks is None:
+            return self.kept(today, self.counted(today=today, queries=queries))
+        wanted = self.wanted_days(today)
+
+        def chunks() -> Iterator[dict[date, Any]]:
+            for at in range(0, len(wanted), FOLD_CHUNK_DAYS):
+                chunk = wanted[at : at + FOLD_CHUNK_DAYS]
+                counts = self.count(queries, chunk[0], chunk[-1] + timedelta(days=1))
+                yield {day: self.encode(counts.get(day, {})) for day in chunk}
+
+        return self.fold_chunks(today, chunks())
 
     def counted(self, *, today: date, queries: VisitorQueries) -> dict[date, Counts]:
         """Every closed day of the window, counted from the database, nothing stored."""
@@ -347,6 +380,50 @@ class Breakdown:
         if self.fold_store is None:
             return days
         return self._store_fold(today, days)
+
+
+class WhileUnreachable:
+    """What this process counted from the database per breakdown while the cache was
+    unreachable: computed once (concurrent requests wait for it, as in
+    ``cache.get_or_compute``), reused on the same day for ``cache.MEMO_UNBOUNDED_TTL`` (the
+    rule for values the cache keeps without expiry: closed days do not change), dropped
+    once the cache answers again. Without it every request thread of every process counted
+    the whole window again each time a payload's fallback value expired (5 s)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._kept: dict[str, tuple[date, float, Any]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _held(self, name: str, today: date) -> Any | None:
+        held = self._kept.get(name)
+        if held is None or held[0] != today or self.clock() >= held[1]:
+            return None
+        return held[2]
+
+    def get(self, name: str, today: date, compute: Callable[[], Any]) -> Any:
+        held = self._held(name, today)
+        if held is not None:
+            return held
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            held = self._held(name, today)
+            if held is None:
+                held = compute()
+                self._kept[name] = (today, self.clock() + cache.MEMO_UNBOUNDED_TTL, held)
+            return held
+
+    def forget(self, name: str) -> None:
+        if name in self._kept:
+            self._kept.pop(name, None)
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+
+while_unreachable = WhileUnreachable()
 
 
 class FoldStore(Protocol):
@@ -441,6 +518,9 @@ MEMBERS = Breakdown(
     is_day=_is_members,
     fold=lambda today, days: member_totals.FoldedMembers(member_totals.fold_members(today, days)),
     fold_store=member_totals.members_fold,
+    fold_chunks=lambda today, chunks: member_totals.FoldedMembers(
+        member_totals.fold_chunks(today, chunks)
+    ),
 )
 # Every breakdown the loop keeps current and the daily job re-counts.
 BREAKDOWNS: tuple[Breakdown, ...] = (HOURS, ROOMS, INSTITUTIONS, MEMBERS)

@@ -26,7 +26,7 @@ import heapq
 import json
 import logging
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any, Literal, Protocol
 
@@ -134,6 +134,15 @@ def advance_members(
     latest: dict[str, list[Any]] = dict(fold["latest"])
     latest.update(newest_seen(before, now))
     return {"month": month, "year": year, "latest": latest}
+
+
+def fold_chunks(today: date, chunks: Iterable[MemberDays]) -> MemberTotals:
+    """``fold_members`` over consecutive chunks of days (ascending), each added to the fold
+    then dropped: the days of the whole window never exist at once."""
+    fold = fold_members(today, {})
+    for days in chunks:
+        fold = advance_members(fold, today, today, {}, days)
+    return fold
 
 
 def is_member_totals(value: Any) -> bool:

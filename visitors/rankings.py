@@ -169,7 +169,9 @@ def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
     """The builder of ``/visitors/{monthly,yearly}/top``."""
 
     def build(facts: Facts) -> dict[str, Any]:
-        closed, today = _closed_members(facts), today_tally(facts)
+        # Today's rows first: while MySQL is down this fails before the closed part is read.
+        today = today_tally(facts)
+        closed = _closed_members(facts)
         names = facts.faculty_names
         key = (facts.today, closed, today, names, visitor_settings().RANKING_SIZE)
 
@@ -203,7 +205,8 @@ def faculties(period: Period) -> Callable[[Facts], dict[str, Any]]:
     """The builder of ``/visitors/faculties/{monthly,yearly}/top``."""
 
     def build(facts: Facts) -> dict[str, Any]:
-        days, today = facts.closed_breakdown(INSTITUTIONS), today_tally(facts)
+        today = today_tally(facts)  # first: see ``members``
+        days = facts.closed_breakdown(INSTITUTIONS)
         names = facts.faculty_names
         key = (facts.today, days, today, names, visitor_settings().RANKING_SIZE)
 
