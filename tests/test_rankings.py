@@ -695,7 +695,9 @@ def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed, ke
     if kept == "in memory":
         members = FoldedMembers(fold_members(when, days))
     else:
-        members = RedisFold(MEMBERS.kept_key).write(when, "stamp", days)
+        members = RedisFold(MEMBERS.kept_key).write(
+            when, "stamp", FoldedMembers(fold_members(when, days))
+        )
     assert rankings._top_members(members, "year", today) == expected_top
     assert rankings._top_members(members, "year", today) == expected_top  # kept prefix
     assert (

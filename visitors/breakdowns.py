@@ -132,32 +132,79 @@ class Breakdown:
         ranges = missing_ranges({day for day in days if day < recheck_from}, wanted)
         written: dict[date, Counts] = {}
         for start, end in ranges:
-            counts = self.count(queries, start, end)
-            day = start
-            while day < end:
-                written[day] = self.encode(counts.get(day, {}))
-                day += timedelta(days=1)
+            written.update(self._counted_range(queries, start, end))
         if written:
             cache.call("set_many", {self.day_key(d): c for d, c in written.items()}, None)
             self._remember_prints(today, window, written)
             days.update(written)
+        self._wrote(today, wanted, ranges)
+        return days, ranges
+
+    def _wrote(self, today: date, wanted: list[date], ranges: list[tuple[date, date]]) -> None:
+        """After the days of ``ranges`` were counted and stored: forget the days that left
+        the window, and write the coverage with a new stamp (also when it is gone)."""
+        if ranges:
             first = wanted[0] if wanted else today
             gone = [self.day_key(first - timedelta(days=n)) for n in range(1, _FORGET_DAYS + 1)]
             cache.call("delete_many", gone)
             logger.info(
                 "breakdown %s: %d closed days kept, queried %s",
                 self.name,
-                len(days),
+                len(wanted),
                 ", ".join(f"{s}..{e - timedelta(days=1)}" for s, e in ranges),
             )
-        if written or not _is_coverage(cache.read_valid(self.coverage_key, _is_coverage)):
+        if ranges or not _is_coverage(cache.read_valid(self.coverage_key, _is_coverage)):
             coverage = {
                 "from": wanted[0].isoformat() if wanted else today.isoformat(),
                 "to": today.isoformat(),
                 "stamp": uuid.uuid4().hex,
             }
             cache.call("set", self.coverage_key, coverage, None)
-        return days, ranges
+
+    def _folded_update(
+        self,
+        *,
+        today: date,
+        queries: VisitorQueries,
+        recheck_days: int = 0,
+        prints: DayPrints | None = None,
+    ) -> Any:
+        """``update`` then ``kept`` for a folded breakdown, ``FOLD_CHUNK_DAYS`` at a time:
+        each chunk's stored days are read, its missing (and changed re-checked) days counted
+        and stored, then folded in and dropped, so only the fold and one chunk of days exist
+        at once (a year of members loaded at once stepped a web worker's RSS up by 15 MB at
+        100,000 rows after Redis restarted empty: docs/BENCHMARKS.md, soak). The fold is
+        then stored."""
+        assert self.fold_chunks is not None
+        wanted = self.wanted_days(today)
+        prints = prints or DayPrints(queries, today, recheck_days)
+        window = prints.since(wanted[0]) if wanted else {}
+        recheck_from = today - timedelta(days=recheck_days)
+        if wanted and recheck_days:
+            recheck_from = self._first_changed(window, max(recheck_from, wanted[0]), today)
+        ranges: list[tuple[date, date]] = []
+
+        def chunks() -> Iterator[dict[date, Any]]:
+            for at in range(0, len(wanted), FOLD_CHUNK_DAYS):
+                chunk = wanted[at : at + FOLD_CHUNK_DAYS]
+                days = self.load(chunk)
+                missing = missing_ranges({day for day in days if day < recheck_from}, chunk)
+                for start, end in missing:
+                    counted = self._counted_range(queries, start, end)
+                    cache.call("set_many", {self.day_key(d): c for d, c in counted.items()}, None)
+                    self._remember_prints(today, window, counted)
+                    days.update(counted)
+                ranges.extend(missing)
+                yield days
+
+        kept = self.fold_chunks(today, chunks())
+        self._wrote(today, wanted, ranges)
+        return self._store_fold(today, kept)
+
+    def _counted_range(self, queries: VisitorQueries, start: date, end: date) -> dict[date, Any]:
+        """Each day of ``[start, end)`` as stored, counted by one grouped query."""
+        counts = self.count(queries, start, end)
+        return {day: self.encode(counts.get(day, {})) for day in days_between(start, end)}
 
     # -- late rows: a re-check counts again only the days whose rows changed ---------------
     @property
@@ -226,15 +273,17 @@ class Breakdown:
             return None
         return self._folds().current((today.isoformat(), coverage["stamp"]))
 
-    def _store_fold(self, today: date, days: Mapping[date, Any]) -> Any:
+    def _store_fold(self, today: date, kept: Any) -> Any:
+        """Store ``kept`` (a fold in memory) with the coverage's stamp; returns it as the
+        store keeps it (or as it is, when it cannot be stored)."""
         coverage = cache.read_valid(self.coverage_key, _is_coverage)
         if coverage is None:
-            return self.kept(today, days)
+            return kept
         try:
-            return self._folds().write(today, coverage["stamp"], days)
+            return self._folds().write(today, coverage["stamp"], kept)
         except cache.CacheUnavailable as exc:
             logger.warning("breakdown %s: the fold is not stored: %s", self.name, exc)
-            return self.kept(today, days)
+            return kept
 
     def keep(
         self,
@@ -255,12 +304,13 @@ class Breakdown:
             advanced = self._advanced(today, queries, recheck_days, prints)
             if advanced is not None:
                 return advanced
+            return self._folded_update(
+                today=today, queries=queries, recheck_days=recheck_days, prints=prints
+            )
         days, _ = self.update(
             today=today, queries=queries, recheck_days=recheck_days, prints=prints
         )
-        if self.fold_store is None:
-            return days
-        return self._store_fold(today, days)
+        return days
 
     def _advanced(
         self,
@@ -376,10 +426,33 @@ class Breakdown:
             advanced = self._advanced(today, queries, 0)
             if advanced is not None:
                 return advanced
-        days = self.closed(today=today, queries=queries)
-        if self.fold_store is None:
-            return days
-        return self._store_fold(today, days)
+            return self._folded_once(today, queries)
+        return self.closed(today=today, queries=queries)
+
+    def _folded_once(self, today: date, queries: VisitorQueries) -> Any:
+        """A cold folded store on the request path: filled and folded once across processes
+        (single flight on the coverage, as ``closed``), a chunk of days at a time."""
+        wanted = self.wanted_days(today)
+        span = (wanted[0].isoformat() if wanted else today.isoformat(), today.isoformat())
+        made: list[Any] = []
+
+        def fill() -> dict[str, str]:
+            made.append(self._folded_update(today=today, queries=queries))
+            return cache.call("get", self.coverage_key)
+
+        cache.get_or_compute(
+            self.coverage_key,
+            fill,
+            ttl=None,
+            validate=_is_coverage,
+            fresh=lambda value: (
+                (value["from"], value["to"]) == span and self._stored_fold(today) is not None
+            ),
+        )
+        if made:
+            return made[0]
+        stored = self._stored_fold(today)
+        return stored if stored is not None else self._folded_update(today=today, queries=queries)
 
 
 class WhileUnreachable:
@@ -437,8 +510,9 @@ class FoldStore(Protocol):
         """The stored fold as the loop keeps it, if it was made for ``made_for``."""
         ...
 
-    def write(self, today: date, stamp: str, days: Mapping[date, Any]) -> Any:
-        """Fold ``days`` for ``today``, store it with ``stamp``, return it as kept."""
+    def write(self, today: date, stamp: str, kept: Any) -> Any:
+        """Store ``kept`` (the fold for ``today`` in memory) with ``stamp``; return it as
+        the store keeps it."""
         ...
 
     def advance(

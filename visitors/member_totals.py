@@ -221,8 +221,8 @@ class JsonFold:
         stored = self._stored()
         return None if stored is None else stored["value"]
 
-    def write(self, today: date, stamp: str, days: MemberDays) -> ClosedMembers:
-        return self._write(today, stamp, fold_members(today, days))
+    def write(self, today: date, stamp: str, kept: FoldedMembers) -> ClosedMembers:
+        return self._write(today, stamp, kept.fold)
 
     def _write(self, today: date, stamp: str, fold: MemberTotals) -> ClosedMembers:
         stored = {"for": today.isoformat(), "stamp": stamp, "value": fold}
@@ -297,9 +297,9 @@ class RedisFold:
             "latest": {m.decode(): _loads(seen) for m, seen in latest.items()},
         }
 
-    def write(self, today: date, stamp: str, days: MemberDays) -> ClosedMembers:
-        """The sets made anew from ``days``: written beside, then renamed in one step."""
-        fold = fold_members(today, days)
+    def write(self, today: date, stamp: str, kept: FoldedMembers) -> ClosedMembers:
+        """The sets made anew from ``kept``: written beside, then renamed in one step."""
+        fold = kept.fold
         parts = {
             **{self.sets[p]: {m: -n for m, n in fold[p].items()} for p in PERIODS},
             self.latest_key: {m: json.dumps(seen) for m, seen in fold["latest"].items()},
