@@ -143,3 +143,36 @@ def test_fifty_clients_on_the_cold_rankings_group_each_store_once():
     # Today's rows: at most once per ranking (each is computed once).
     today = sum(n for sql, n in log.total.items() if "visitor_id >" in sql)
     assert today <= len(paths), log.total
+
+
+def test_processes_moving_the_members_fold_at_once_count_each_day_once(insert_visits):
+    """At midnight the loop and the requests all find the fold made for yesterday; moving
+    it adds the new day's counts, so only one may move it (the others then read it)."""
+    from django.db import connections
+
+    from visitors.breakdowns import MEMBERS
+    from visitors.member_totals import members_fold
+    from visitors.queries import get_queries
+
+    today = NOW.date()
+    MEMBERS.keep(today=today - timedelta(days=1), queries=get_queries())  # closed to the 8th
+    insert_visits([NOW.replace(tzinfo=None) - timedelta(days=1)] * 5, member_id="M2")
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def move() -> None:
+        try:
+            barrier.wait()
+            MEMBERS.keep(today=today, queries=get_queries())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=move) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert members_fold(MEMBERS.kept_key).whole()["year"] == {"M1": 6, "M2": 5}

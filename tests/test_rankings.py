@@ -723,3 +723,17 @@ def test_a_ranking_built_from_equal_inputs_keeps_the_newer_ones(insert_visits):
     assert FACULTIES_YEARLY.build(facts) is built  # equal inputs: not built again
     kept = rankings._built["faculties-year"][0]
     assert kept[1] is facts.closed_breakdown(INSTITUTIONS)
+
+
+def test_on_the_first_of_january_the_empty_fold_is_kept_not_rebuilt_by_every_reader(
+    insert_visits,
+):
+    """No closed day of the new year to count: the coverage still moves to the new span,
+    so the (empty) fold stored for it is current and a request reads it."""
+    insert_visits([at(2026, 12, 30, 9, 0)], member_id="A")
+    cycle().run(now=at(2026, 12, 31, 10, 0), key_ttl=60)
+    new_year = at(2027, 1, 1, 9, 0)
+    cycle().run(now=new_year, key_ttl=60)
+    assert django_cache.get(MEMBERS.coverage_key)["from"] == "2027-01-01"
+    stored = MEMBERS._stored_fold(new_year.date())  # what every reader looks at first
+    assert stored is not None and stored.leaders("year", 64) == []

@@ -170,6 +170,22 @@ def test_a_members_fold_read_lazily_falls_back_to_the_database_when_redis_goes(o
         loops.leaders("year", 64)
 
 
+def test_the_count_kept_for_an_outage_is_dropped_once_the_cache_answers(own_redis, visits, client):
+    """While Redis is down a process counts the members once and keeps that; once Redis
+    answers again it lets it go (a year of members held on would be memory kept for good)."""
+    from visitors import breakdowns
+
+    path = BY_NAME["yearly-top"].url_path
+    assert client.get(path).status_code == 200
+    own_redis.stop()
+    assert client.get(path).status_code == 200
+    assert breakdowns.while_unreachable._held("members", NOW.date()) is not None
+    own_redis.start()
+    time.sleep(0.3)  # OUTAGE_RETRY_MS=200: the breaker lets the next call try Redis
+    assert client.get(path).status_code == 200
+    assert breakdowns.while_unreachable._held("members", NOW.date()) is None
+
+
 def test_a_silent_redis_does_not_hang_requests(visits, client, settings):
     """A Redis that accepts connections but never answers: one socket timeout, then skipped."""
     silent = socket.socket()

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -36,11 +37,13 @@ Counts = dict[str, int]
 NONE_KEY = ""
 # When the window moves, this many days before its start are deleted (the loop runs daily).
 _FORGET_DAYS = 7
-# While the cache is unreachable, a folded breakdown (members) is counted from the database
-# and folded this many days at a time: only the fold and one chunk of days exist at once.
+# A folded breakdown (members) is filled, or counted from the database while the cache is
+# unreachable, this many days at a time: only the fold and one chunk of days exist at once.
 # (A year of members counted at once was a 29 MB heap peak at 100,000 rows, twice at once
 # on a web worker's threads; the worker kept that RSS after the outage: BENCHMARKS, soak.)
 FOLD_CHUNK_DAYS = 31
+# How often a process waiting to move the fold looks whether it may (``_folding``).
+_LOCK_POLL_S = 0.05
 
 
 def encode(counts: Mapping[Any, int]) -> Counts:
@@ -153,12 +156,12 @@ class Breakdown:
                 len(wanted),
                 ", ".join(f"{s}..{e - timedelta(days=1)}" for s, e in ranges),
             )
-        if ranges or not _is_coverage(cache.read_valid(self.coverage_key, _is_coverage)):
-            coverage = {
-                "from": wanted[0].isoformat() if wanted else today.isoformat(),
-                "to": today.isoformat(),
-                "stamp": uuid.uuid4().hex,
-            }
+        span = (wanted[0].isoformat() if wanted else today.isoformat(), today.isoformat())
+        stored = cache.read_valid(self.coverage_key, _is_coverage)
+        # Also when it covers another span: the 1st of January has no closed day to count,
+        # and a coverage left at the 31st would make every reader rebuild the fold.
+        if ranges or stored is None or (stored["from"], stored["to"]) != span:
+            coverage = {"from": span[0], "to": span[1], "stamp": uuid.uuid4().hex}
             cache.call("set", self.coverage_key, coverage, None)
 
     def _folded_update(
@@ -175,6 +178,17 @@ class Breakdown:
         at once (a year of members loaded at once stepped a web worker's RSS up by 15 MB at
         100,000 rows after Redis restarted empty: docs/BENCHMARKS.md, soak). The fold is
         then stored."""
+        assert self.fold_chunks is not None
+        with self._folding():  # not held after the wait: a rebuild writes whole sets anyway
+            return self._folded_update_held(today, queries, recheck_days, prints)
+
+    def _folded_update_held(
+        self,
+        today: date,
+        queries: VisitorQueries,
+        recheck_days: int,
+        prints: DayPrints | None,
+    ) -> Any:
         assert self.fold_chunks is not None
         wanted = self.wanted_days(today)
         prints = prints or DayPrints(queries, today, recheck_days)
@@ -312,6 +326,24 @@ class Breakdown:
         )
         return days
 
+    @contextmanager
+    def _folding(self) -> Iterator[bool]:
+        """Held while this process moves or rebuilds the stored fold, one process at a time
+        (moving adds the counted days' deltas: two processes moving the same fold, the loop
+        and a request at midnight, would add a day twice). Yields False when another one
+        held it for longer than ``cache.COMPUTE_WAIT``."""
+        lock, token = keys.compute_lock(self.kept_key), uuid.uuid4().hex
+        deadline = time.monotonic() + cache.COMPUTE_WAIT
+        held = bool(cache.call("add", lock, token, cache.COMPUTE_LOCK_TTL))
+        while not held and time.monotonic() < deadline:
+            time.sleep(_LOCK_POLL_S)
+            held = bool(cache.call("add", lock, token, cache.COMPUTE_LOCK_TTL))
+        try:
+            yield held
+        finally:
+            if held and cache.safe("get", lock) == token:
+                cache.safe("delete", lock)
+
     def _advanced(
         self,
         today: date,
@@ -320,7 +352,20 @@ class Breakdown:
         prints: DayPrints | None = None,
     ) -> Any | None:
         """The stored fold moved to ``today`` by counting only the days after it (and the
-        re-checked ones); None when there is no usable fold to move (then the full way)."""
+        re-checked ones); None when there is no usable fold to move (then the full way).
+        One process at a time; a waiting one then finds the fold moved (``_folding``)."""
+        with self._folding() as held:
+            if not held:
+                return self._stored_fold(today)
+            return self._advance(today, queries, recheck_days, prints)
+
+    def _advance(
+        self,
+        today: date,
+        queries: VisitorQueries,
+        recheck_days: int,
+        prints: DayPrints | None,
+    ) -> Any | None:
         folds = self._folds()
         coverage = cache.read_valid(self.coverage_key, _is_coverage)
         made_for = folds.made_for()
@@ -389,10 +434,9 @@ class Breakdown:
         except cache.CacheUnavailable as exc:
             logger.debug("breakdown %s: counting from the database: %s", self.name, exc)
             return counted()
+        while_unreachable.forget(self.name)  # the cache answers: drop the outage's count
         if hasattr(kept, "fallback"):  # read lazily (visitors.member_totals.RedisMembers)
             kept.fallback = counted
-        else:
-            while_unreachable.forget(self.name)
         return kept
 
     def counted_kept(self, *, today: date, queries: VisitorQueries) -> Any:
@@ -471,7 +515,10 @@ class WhileUnreachable:
 
     def _held(self, name: str, today: date) -> Any | None:
         held = self._kept.get(name)
-        if held is None or held[0] != today or self.clock() >= held[1]:
+        if held is None:
+            return None
+        if held[0] != today or self.clock() >= held[1]:
+            self._kept.pop(name, None)  # not kept past its use
             return None
         return held[2]
 
