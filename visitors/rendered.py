@@ -75,8 +75,10 @@ def write(
 ) -> None:
     """Store rendered responses for ``ttl`` seconds (best effort: it only costs the fast
     path; the data itself is stored by the caller). With the change ``notice`` they stand
-    for, the notice is stored in the same transaction (a reader sees both or neither), and
-    a failure raises ``CacheUnavailable``: the notice must not be lost."""
+    for, the notice is stored too: on Redis in the same transaction (a reader sees both or
+    neither), on the database cache just after them (a reader may see the new responses
+    with the old notice until its next poll, never the reverse); a failure then raises
+    ``CacheUnavailable``: the notice must not be lost."""
     entries = {keys.prerendered(e.name): _encode(r) for e, r in responses.items()}
 
     def pipelined(client: Any) -> None:
