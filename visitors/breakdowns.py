@@ -384,6 +384,8 @@ class Breakdown:
         ):
             return None
         start = max(first, min(folded_for, today - timedelta(days=recheck_days)))
+        if start >= today:  # made for today, nothing to re-check (another process moved it)
+            return folds.current(made_for)
         window = (prints or DayPrints(queries, today, recheck_days)).since(first)
         start = self._first_changed(window, start, folded_for)  # unchanged days stay
         if start >= today:
