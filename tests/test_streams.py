@@ -37,14 +37,15 @@ pytestmark = [
 
 
 def insert_today(n: int) -> None:
+    """``n`` check-ins a second ago, in one statement: the loop sees all of them or none
+    (one by one, a cycle between two inserts counted the first alone)."""
     moment = datetime.now(JAKARTA).replace(tzinfo=None) - timedelta(seconds=1)
     with connections["visitors"].cursor() as cursor:
-        for _ in range(n):
-            cursor.execute(
-                "INSERT INTO visitor_count (member_id, institution, room_code, checkin_date) "
-                "VALUES ('M1', 'F01', 'R1', %s)",
-                [moment],
-            )
+        cursor.execute(
+            "INSERT INTO visitor_count (member_id, institution, room_code, checkin_date) "
+            "VALUES " + ", ".join(["('M1', 'F01', 'R1', %s)"] * n),
+            [moment] * n,
+        )
 
 
 @pytest.fixture
