@@ -186,6 +186,50 @@ def test_the_count_kept_for_an_outage_is_dropped_once_the_cache_answers(own_redi
     assert breakdowns.while_unreachable._held("members", NOW.date()) is None
 
 
+def test_nothing_counted_for_an_outage_is_kept_once_the_cache_answers(own_redis, visits, client):
+    """Each process's copies built from an outage's counts (the payloads' fallback values,
+    the members counted from MySQL, the rankings and the heatmap built from them) are held
+    only while Redis is down: once it answers they all go, and the freed pages with them."""
+    from visitors import breakdowns, hourly, rankings
+
+    paths = [BY_NAME[name].url_path for name in ("yearly-top", "heatmap", "weekly")]
+    own_redis.stop()
+    for path in paths:
+        assert client.get(path).status_code == 200
+    assert breakdowns.while_unreachable._held("members", NOW.date()) is not None
+    assert "members-year" in rankings._built
+    assert hourly._heatmaps._last is not None
+    assert cache.memo.get(WEEKLY.key) is not None
+    recoveries = cache.breaker.recoveries
+    own_redis.start()
+    time.sleep(0.3)  # OUTAGE_RETRY_MS=200: the breaker lets the next call try Redis
+    assert client.get(url("today")).status_code == 200
+    assert cache.breaker.recoveries == recoveries + 1
+    assert breakdowns.while_unreachable._kept == {}
+    assert "members-year" not in rankings._built
+    assert hourly._heatmaps._last is None
+    assert cache.memo.get(WEEKLY.key) is None
+
+
+def test_a_count_that_outlives_its_outage_is_not_kept():
+    """A count that started while the cache was down and ended after it answered again is
+    returned, not kept (the recovery's clean-up has already run)."""
+    from visitors.breakdowns import WhileUnreachable
+
+    kept = WhileUnreachable()
+    cache.breaker.record_failure(OSError("down"))
+
+    def compute() -> int:
+        cache.breaker.record_success()  # the cache answers while this one counts
+        return 7
+
+    assert kept.get("members", NOW.date(), compute) == 7
+    assert kept._held("members", NOW.date()) is None
+    cache.breaker.record_failure(OSError("down again"))
+    assert kept.get("members", NOW.date(), lambda: 8) == 8
+    assert kept._held("members", NOW.date()) == 8  # within one outage: kept
+
+
 def test_a_silent_redis_does_not_hang_requests(visits, client, settings):
     """A Redis that accepts connections but never answers: one socket timeout, then skipped."""
     silent = socket.socket()

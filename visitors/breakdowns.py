@@ -40,8 +40,10 @@ _FORGET_DAYS = 7
 # A folded breakdown (members) is filled, or counted from the database while the cache is
 # unreachable, this many days at a time: only the fold and one chunk of days exist at once.
 # (A year of members counted at once was a 29 MB heap peak at 100,000 rows, twice at once
-# on a web worker's threads; the worker kept that RSS after the outage: BENCHMARKS, soak.)
-FOLD_CHUNK_DAYS = 31
+# on a web worker's threads; the worker kept that RSS after the outage: BENCHMARKS, soak.
+# A week, not a month: a month of rows was still 3.8 MB of the peak, a week about 1 MB, for
+# a few more index range reads when a store is filled.)
+FOLD_CHUNK_DAYS = 7
 # How often a process waiting to move the fold looks whether it may (``_folding``).
 _LOCK_POLL_S = 0.05
 
@@ -533,8 +535,10 @@ class WhileUnreachable:
         with lock:
             held = self._held(name, today)
             if held is None:
+                era = cache.era()
                 held = compute()
-                self._kept[name] = (today, self.clock() + cache.MEMO_UNBOUNDED_TTL, held)
+                if cache.era() == era:  # not when the cache came back meanwhile
+                    self._kept[name] = (today, self.clock() + cache.MEMO_UNBOUNDED_TTL, held)
             return held
 
     def forget(self, name: str) -> None:
@@ -546,6 +550,7 @@ class WhileUnreachable:
 
 
 while_unreachable = WhileUnreachable()
+cache.breaker.when_reachable(while_unreachable.clear)
 
 
 class FoldStore(Protocol):

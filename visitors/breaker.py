@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from visitors import memory
 from visitors.conf import visitor_settings
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,15 @@ class Breaker:
         self.clock = clock
         self._open_until: float | None = None
         self._guard = threading.Lock()
+        self._on_reachable: list[Callable[[], None]] = []
+        # How many times the backend came back: what was built in an earlier era (from an
+        # outage's fallback counts) is not kept past it.
+        self.recoveries = 0
+
+    def when_reachable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the backend answers again after an outage (to drop
+        what was kept only for the outage)."""
+        self._on_reachable.append(callback)
 
     @property
     def is_open(self) -> bool:
@@ -57,9 +67,15 @@ class Breaker:
         if self._open_until is None:
             return
         with self._guard:
-            if self._open_until is not None:
-                self._open_until = None
-                logger.warning("%s is reachable again", self.name)
+            if self._open_until is None:
+                return
+            self._open_until = None
+            self.recoveries += 1
+        logger.warning("%s is reachable again", self.name)
+        for callback in self._on_reachable:
+            callback()
+        # What the outage's fallbacks counted is dropped now: give the pages back.
+        memory.give_back_freed_memory()
 
     def record_failure(self, error: BaseException) -> None:
         with self._guard:

@@ -181,6 +181,15 @@ def read_valid(key: str, validate: Callable[[Any], bool]) -> Any | None:
 
 # This process's own computed values, used only while the shared cache is unreachable.
 memo: Memo[Any] = Memo()
+breaker.when_reachable(memo.clear)
+
+
+def era() -> int:
+    """This process's cache era: it changes each time the cache answers again after an
+    outage. A per-process copy built from facts of an earlier era (counted from the database
+    for the outage) is not kept: ``breaker.when_reachable`` drops what is held, and a
+    computation that spans the change does not store its result."""
+    return breaker.recoveries
 
 
 class _Flight:

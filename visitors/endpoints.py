@@ -46,6 +46,7 @@ class Facts(Protocol):
     ``visitors.serving.RequestFacts`` for a request that missed the cache)."""
 
     now: datetime  # library-local
+    cache_era: int  # ``visitors.cache.era()`` when the facts were gathered
 
     @property
     def today(self) -> date: ...

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from visitors import cache
 from visitors.breakdowns import HOURS, Counts
 from visitors.memo import LastResult
 from visitors.queries.base import Checkin
@@ -169,11 +170,15 @@ def heatmap_range(today: date, weeks: int) -> tuple[date, date]:
 
 
 _heatmaps: LastResult[dict[str, Any]] = LastResult()
+# What a request built from counts of an outage is not kept once the cache answers.
+cache.breaker.when_reachable(_heatmaps.clear)
 
 
 def heatmap(facts: Facts, weeks: int) -> dict[str, Any]:
     """The average check-ins per ISO weekday (1 Monday .. 7 Sunday) and local hour."""
     closed = facts.closed_breakdown(HOURS)
+    if facts.cache_era != cache.era():  # counted for an outage that is over: not kept
+        return _heatmap(closed, facts.today, weeks)
     # Closed days only: the loop's cycles of one day reuse it.
     return _heatmaps.get((closed, facts.today, weeks), lambda: _heatmap(closed, facts.today, weeks))
 

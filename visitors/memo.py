@@ -53,3 +53,6 @@ class LastResult(Generic[V]):
         value = compute()
         self._last = (inputs, value)
         return value
+
+    def clear(self) -> None:
+        self._last = None

@@ -37,6 +37,7 @@ class CycleFacts:
     faculty_names: Mapping[str, str] = field(default_factory=dict)
     # The compared days' minutes of the current hour (``visitors.hourly.PastMinutes``).
     minutes: Mapping[tuple[date, int], Mapping[int, int]] = field(default_factory=dict)
+    cache_era: int = field(default_factory=cache.era)
 
     @property
     def today(self) -> date:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from visitors import cache
 from visitors.breakdowns import INSTITUTIONS, MEMBERS
 from visitors.conf import visitor_settings
 from visitors.faculties import name_of
@@ -116,9 +117,13 @@ def _institution_totals(days: Mapping[date, Mapping[str, int]], since: date, tod
 # Built rankings by name, with the inputs they were built from: the loop publishes every
 # cycle, and a ranking is only rebuilt when an input changed (the same object: no compare).
 _built: dict[str, tuple[tuple[Any, ...], Any]] = {}
+# Inputs counted for an outage (a year of members) are not kept once the cache answers.
+cache.breaker.when_reachable(_built.clear)
 
 
-def _once(name: str, inputs: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+def _once(name: str, inputs: tuple[Any, ...], build: Callable[[], Any], era: int) -> Any:
+    """The ranking ``name`` built from ``inputs``, reused while they are equal; one built
+    from facts of an earlier cache era (``cache.era``) is not kept."""
     last = _built.get(name)
     if last is not None and all(a is b or a == b for a, b in zip(last[0], inputs, strict=True)):
         # Equal but not the same objects (a request built it from its own reads): keep
@@ -126,7 +131,8 @@ def _once(name: str, inputs: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         _built[name] = (inputs, last[1])
         return last[1]
     value = build()
-    _built[name] = (inputs, value)
+    if era == cache.era():
+        _built[name] = (inputs, value)
     return value
 
 
@@ -196,7 +202,7 @@ def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
                 "generated_at": today.generated_at.isoformat(),
             }
 
-        return _once(f"members-{period}", key, ranked)
+        return _once(f"members-{period}", key, ranked, facts.cache_era)
 
     return build
 
@@ -223,7 +229,7 @@ def faculties(period: Period) -> Callable[[Facts], dict[str, Any]]:
                 "generated_at": today.generated_at.isoformat(),
             }
 
-        return _once(f"faculties-{period}", key, ranked)
+        return _once(f"faculties-{period}", key, ranked, facts.cache_era)
 
     return build
 

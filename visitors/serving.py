@@ -47,6 +47,7 @@ class RequestFacts:
     def __init__(self, now: datetime, queries: VisitorQueries) -> None:
         self.now = now
         self.queries = queries
+        self.cache_era = cache.era()
         self._breakdowns: dict[str, Any] = {}
         self._minutes: dict[tuple[date, int], Mapping[int, int]] = {}
 
