@@ -6,7 +6,7 @@
 - ``streams``: the Server-Sent-Events streams (ASGI, library_dashboard/asgi.py), on
   ``HOST:STREAM_PORT``, ``STREAM_WORKERS`` worker processes.
 
-Why granian, and why two processes: docs/BENCHMARKS.md. In short, granian's WSGI interface
+Why granian, and why two processes: docs/OPERATIONS.md. In short, granian's WSGI interface
 serves the small pre-rendered answers fastest (its Rust HTTP layer parses, Python only looks
 up bytes) and runs Django's views about ten times faster than any ASGI server here; the
 streams need an async server, which granian's ASGI interface is, holding thousands of idle

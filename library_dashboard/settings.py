@@ -312,7 +312,7 @@ STORAGES = {
 }
 
 # --- operations -----------------------------------------------------------------------
-# /metrics: prometheus_client's multiprocess mode. Every gunicorn worker and the sync loop
+# /metrics: prometheus_client's multiprocess mode. Every granian worker and the sync loop
 # write their samples to files here; /metrics sums them. prometheus_client reads this
 # variable itself (at import), so it is exported back to the environment.
 PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))

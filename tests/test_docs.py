@@ -1,10 +1,12 @@
-"""The README and .env.example stay true: every variable the service reads is listed."""
+"""The README and .env.example stay true: every variable the service reads is listed, and
+every served endpoint has its row in the README's API table."""
 
 import dataclasses
 import re
 from pathlib import Path
 
 from visitors.conf import VisitorSettings
+from visitors.endpoints import CATALOGUE
 
 ROOT = Path(__file__).resolve().parent.parent
 READ = re.compile(r"""\b_?env\.\w+\(\s*["']([A-Z][A-Z0-9_]+)["']""")
@@ -52,3 +54,9 @@ def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_catalogued_endpoint_has_a_row_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    missing = [e.url_path for e in CATALOGUE if f"\n| `{e.url_path}` |" not in readme]
+    assert missing == []

@@ -44,6 +44,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from visitors import keys
 from visitors.admin_reports import reports_view
 from visitors.clock import add_months, local_now
 from visitors.models import Faculty, Visitor
@@ -55,7 +56,6 @@ COUNT_TIME_LIMIT_S = 0.25
 LIST_TIME_LIMIT_S = 3.0
 CHOICES_WINDOW = 200_000
 CHOICES_TTL = 600
-CHOICES_KEY = "visitors:admin:filter-choices:{using}"
 NULL_CHOICE = "__null__"
 
 
@@ -258,7 +258,7 @@ def recent_choices(*, using: str, window: int | None = None) -> dict[str, list[s
 def cached_choices(field: str, *, using: str) -> list[str | None]:
     """Filter choices, recomputed at most every ``CHOICES_TTL`` seconds (per cache)."""
     choices = cache.get_or_set(
-        CHOICES_KEY.format(using=using), lambda: recent_choices(using=using), CHOICES_TTL
+        keys.admin_filter_choices(using), lambda: recent_choices(using=using), CHOICES_TTL
     )
     return choices.get(field, [])
 

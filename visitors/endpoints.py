@@ -7,10 +7,10 @@ part of ``/summary``, and its serializer for the OpenAPI schema. ``body`` is the
 a response body is made, for the DRF view, the pre-rendered bytes and the last good copies.
 
 Everything else reads this module: the request path (``visitors.serving``), publishing
-(``visitors.publishing``), the pre-rendered bytes (``visitors.rendered``), the
-pre-rendered response middleware, ``/health``, ``visitors_status``, the viewset and its
-URLs, and the OpenAPI schema. To serve a new payload: add an entry here with its builder,
-and a test.
+(``visitors.publishing``), the pre-rendered bytes (``visitors.rendered``), the WSGI layer
+that serves them (``visitors.api.prerendered``), ``/health``, ``visitors_status``, the
+viewset and its URLs, and the OpenAPI schema. To serve a new payload: add an entry here
+with its builder, and a test.
 """
 
 from __future__ import annotations

@@ -51,6 +51,12 @@ def compute_lock(key: str) -> str:
     return f"{key}:lock"
 
 
+def admin_filter_choices(using: str) -> str:
+    """The admin's room and institution filter choices for database ``using``, cached for
+    a few minutes (``visitors.admin``)."""
+    return f"visitors:admin:filter-choices:{using}"
+
+
 def member_fold(kept: str, part: str) -> str:
     """A part of the members' fold (``visitors.member_totals``) beside its ``kept`` key:
     the ``year`` and ``month`` sorted sets and the ``latest`` hash."""

@@ -1,7 +1,7 @@
 """Prometheus: the instruments served at ``/metrics``, the helpers that record them, and
 the middleware that counts every request.
 
-Every process (each gunicorn worker, the sync loop) writes its samples to files in
+Every process (each granian worker, the sync loop) writes its samples to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode); ``/metrics`` sums them.
 Gauges written by the loop keep the most recent value across processes, so a standby that
 takes over continues the same series.

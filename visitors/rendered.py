@@ -2,9 +2,9 @@
 
 When the sync loop (or the daily job) publishes, every endpoint's body is rendered once with
 DRF's own ``JSONRenderer`` (the bytes the viewset would send for a cache hit) and stored next
-to the data as ``visitors:http:<name>`` = ``<etag>\\n<body>``, with the same TTL. The
-pre-rendered response middleware (``visitors.api.prerendered``) serves these bytes without
-touching DRF; on a miss the viewset answers, and its bytes are the same.
+to the data as ``visitors:http:<name>`` = ``<etag>\\n<body>``, with the same TTL. The WSGI
+layer in front of Django (``visitors.api.prerendered``) serves these bytes without touching
+DRF; on a miss the viewset answers, and its bytes are the same.
 
 Web and stream processes keep a copy in memory (``visitors.live``), so a poller storm
 costs no Redis reads at all.

@@ -57,10 +57,10 @@ class LoopConfig:
     adaptive: bool
     max_interval: float
     lock_ttl: float
-    # After a failed cycle the loop retries at most this far apart (or its interval, if
-    # longer): one failing connection attempt every few seconds costs nothing, and an outage
-    # that ends is over for the dashboards within this time, not after a long backoff.
-    retry_cap: float = 2.0
+    # After a failed cycle the loop retries at most this far apart (``OUTAGE_RETRY_MS``, or
+    # its interval, if longer): one failing connection attempt every few seconds costs
+    # nothing, and an outage that ends is over for the dashboards within this time.
+    retry_cap: float
 
     @classmethod
     def from_settings(

@@ -60,7 +60,8 @@ def learned_security_headers(*, secure: bool) -> list[tuple[str, str]]:
 
 
 class PrerenderedResponses:
-    """WSGI middleware: the pre-rendered answer when there is one, else ``django``."""
+    """The WSGI application in front of Django: the pre-rendered answer when there is one,
+    else ``django``."""
 
     def __init__(self, django: WSGIApp, *, live: LiveResponses | None = None) -> None:
         self.django = django
