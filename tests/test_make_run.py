@@ -128,6 +128,23 @@ def test_make_run_shows_a_moving_dashboard_and_ctrl_c_ends_it_cleanly(tmp_path):
     assert sum(prefix == own for prefix, own in stamped) >= 0.8 * len(stamped), stamped
 
 
+@pytest.mark.parametrize("dotenv_path", ["", " "])
+def test_make_takes_an_empty_dotenv_path_for_the_default(dotenv_path):
+    """Empty, as in .env.example, is ``.env`` (it was an empty ``honcho -e``). Dry run only."""
+    import subprocess
+
+    dry_run = subprocess.run(
+        ["make", "-n", *("-o", "install", "-o", "migrate", "-o", "demo-data"), "run"],
+        cwd=ROOT,
+        env=clean_env(DOTENV_PATH=dotenv_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    assert "honcho start -e .env -f " in dry_run.stdout, dry_run.stdout
+
+
 def test_make_superuser_unattended_then_again(tmp_path):
     import subprocess
 
