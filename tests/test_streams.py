@@ -210,6 +210,77 @@ def test_clients_on_two_streams_processes_both_get_the_update(tmp_path, loop):
             assert _next_named(on_b, "update", 5).json()["total"] == 7
 
 
+def test_one_subscription_per_streams_process_whatever_its_clients(tmp_path, table):
+    """Fan-out: each streams process holds one Redis subscription, not one per client. On
+    a Redis of its own: pub/sub channels are shared by every database of a server."""
+    import redis
+
+    from visitors.changes import CHANNEL
+
+    own = OwnRedis(tmp_path)
+    own.start()
+    env = _env(tmp_path, REDIS_URL=own.url)
+    running = Loop(env, tmp_path / "loop.log")  # it publishes, it does not subscribe
+    watchers = redis.Redis.from_url(own.url)
+
+    def subscribers() -> int:
+        return dict(watchers.pubsub_numsub(CHANNEL))[CHANNEL.encode()]
+
+    try:
+        with (
+            Server("streams", env=env, log=tmp_path / "a.log", port_from=4220) as a,
+            Server("streams", env=env, log=tmp_path / "b.log", port_from=4230) as b,
+        ):
+            wait_until(lambda: subscribers() == 2, "each streams process subscribed")
+            streams = [
+                open_stream(server, path)
+                for server in (a, b)
+                for path in (TODAY_STREAM, SUMMARY_STREAM) * 3
+            ]
+            try:
+                assert [stream.next().name for stream in streams] == ["init", "summary"] * 6
+                assert subscribers() == 2  # six clients on each
+                insert_today(2)
+                for stream in streams[::2]:
+                    assert _next_named(stream, "update", 5).json()["total"] == 5
+                assert subscribers() == 2
+            finally:
+                for stream in streams:
+                    stream.close()
+    finally:
+        running.stop()
+        watchers.close()
+        own.stop()
+
+
+def test_a_warm_cache_serves_the_streams_without_the_database(tmp_path, loop):
+    """The stream path reads the cache only: a streams process whose visitor database is
+    a closed port still gets ``init``, the summary and then the loop's update (the loop
+    keeps the real database)."""
+    from tests.services import closed_port
+
+    wait_until(lambda: django_cache.get(keys.VERSION) is not None, "the loop's first notice")
+    env = _env(tmp_path, DB_PORT=str(closed_port()))
+    server = Server("streams", env=env, log=tmp_path / "streams.log", port_from=4240)
+    with (
+        server,
+        open_stream(server, TODAY_STREAM) as today,
+        open_stream(server, SUMMARY_STREAM) as summary,
+    ):
+        init = today.next()
+        assert init.name == "init", init
+        assert init.json()["total"] == 3 and init.json()["source"] == "cache"
+        first = summary.next()
+        assert first.name == "summary" and first.json()["today"] == 3, first
+        insert_today(2)
+        assert _next_named(today, "update", 5).json()["total"] == 5
+        deadline = time.monotonic() + 5
+        while _next_named(summary, "summary", deadline - time.monotonic()).json()["today"] != 5:
+            pass
+    log = (tmp_path / "streams.log").read_text()
+    assert "Traceback" not in log and " ERROR " not in log and " WARNING " not in log, log
+
+
 def test_a_redis_restart_under_open_streams_ends_with_the_current_value(tmp_path, table):
     redis = OwnRedis(tmp_path)
     redis.start()
