@@ -11,8 +11,8 @@ RUN_APT := libmariadb-dev pkg-config
 TEST_APT := $(RUN_APT) cron chromium chromium-driver mariadb-server redis-server redis-sentinel wrk
 
 # The settings file every step reads (the service reads DOTENV_PATH too); the first run
-# creates it from .env.example with a fresh SECRET_KEY.
-DOTENV_PATH ?= .env
+# creates it from .env.example with a fresh SECRET_KEY. Empty, as in .env.example: .env.
+override DOTENV_PATH := $(or $(strip $(DOTENV_PATH)),.env)
 export DOTENV_PATH
 TIME_ZONE_OF_SETTINGS := import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'library_dashboard.settings'); django.setup(); from django.conf import settings; print(settings.TIME_ZONE)
 

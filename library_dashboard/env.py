@@ -22,10 +22,11 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def load_dotenv_file(base_dir: Path) -> None:
-    """Load ``.env`` from the project root, never overriding the real environment."""
+    """Load ``DOTENV_PATH`` (unset or empty, as in .env.example: ``.env`` in the project root),
+    never overriding the real environment."""
     from dotenv import load_dotenv
 
-    path = Path(os.environ.get("DOTENV_PATH", base_dir / ".env"))
+    path = Path(os.environ.get("DOTENV_PATH", "").strip() or base_dir / ".env")
     if path.is_file():
         load_dotenv(path, override=False)
 

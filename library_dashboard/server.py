@@ -13,9 +13,10 @@ streams need an async server, which granian's ASGI interface is, holding thousan
 connections in Rust. Both cut a client that has not sent its headers within
 ``HTTP_HEADER_TIMEOUT_S`` (slow or idle connections cannot starve a worker).
 
-Each process runs Django's system checks first and refuses to start on an error (for
-example static files not collected). Settings are read from the environment and ``.env``
-like settings.py, validated, each with its default here.
+Each process runs Django's system checks and visitors/checks.py's first and refuses to start
+on an error (migrations not applied; for ``web``, static files not collected either).
+Settings are read from the environment and ``.env`` like settings.py, validated, each with
+its default here.
 """
 
 from __future__ import annotations
@@ -174,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImproperlyConfigured as exc:
         print(f"{kind}: not starting: {exc}", file=sys.stderr)
         return 1
-    from visitors.checks import ready_to_serve
+    from visitors.checks import migrations_applied, ready_to_serve
 
-    problems = [*checks.run_checks(), *(ready_to_serve() if kind == "web" else [])]
+    # The streams serve no static files, but read the cache (a table on the embedded default).
+    ready = ready_to_serve() if kind == "web" else migrations_applied()
+    problems = [*checks.run_checks(), *ready]
     errors = [m for m in problems if m.level >= checks.ERROR]
     if errors:
         found = "\n".join(f"  {message}" for message in errors)

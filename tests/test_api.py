@@ -212,9 +212,13 @@ def test_openapi_documents_both_streams_as_event_streams(client):
         assert list(content) == ["text/event-stream"], path
         assert all(event in operation["description"] for event in events), path
         assert {"307", "400", "405", "503"} <= set(operation["responses"]), path
-    today = spec["paths"]["/api/visitors/today/stream"]["get"]["responses"]["200"]["content"]
-    schema = today["text/event-stream"]["schema"]["$ref"].rsplit("/", 1)[-1]
-    names = {ref["$ref"].rsplit("/", 1)[-1] for ref in components[schema]["oneOf"]}
-    assert {"TodayStreamInit", "TodayStreamUpdate"} <= names
-    summary = spec["paths"]["/api/visitors/stream"]["get"]["responses"]["200"]["content"]
-    assert summary["text/event-stream"]["schema"]["$ref"].endswith("/Summary")
+    # Each stream's 200 is every event's data it can send, `error` included.
+    for path, expected in {
+        "/api/visitors/today/stream": {"TodayStreamInit", "TodayStreamUpdate", "Error"},
+        "/api/visitors/stream": {"Summary", "Error"},
+    }.items():
+        content = spec["paths"][path]["get"]["responses"]["200"]["content"]
+        schema = content["text/event-stream"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        names = {ref["$ref"].rsplit("/", 1)[-1] for ref in components[schema]["oneOf"]}
+        assert names == expected, path
+    assert "event: error" in spec["paths"]["/api/visitors/stream"]["get"]["description"]

@@ -1,6 +1,7 @@
 """``migrate`` is the only database step, and a web server that would answer 500 on every page
 (static files not collected, migrations not applied) refuses to start, naming the step
-(visitors/checks.py, library_dashboard/server.py). Real processes on the embedded default."""
+(visitors/checks.py, library_dashboard/server.py); so do the streams server and the sync loop
+without ``migrate``. Real processes on the embedded default."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import urllib.request
 import pytest
 
 from tests.processes import ROOT, TEST_SECRET_KEY, Server, clean_env, manage
+from tests.services import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -20,9 +22,9 @@ def _embedded(tmp_path) -> dict[str, str]:
     return clean_env(VAR_DIR=str(tmp_path), SECRET_KEY=TEST_SECRET_KEY, PORT="4480")
 
 
-def _start_web(env: dict[str, str]) -> subprocess.CompletedProcess:
+def _start(kind: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "library_dashboard.server", "web"],
+        [sys.executable, "-m", "library_dashboard.server", kind],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -49,15 +51,37 @@ def test_migrate_creates_the_database_cache_table_shared_by_processes(tmp_path):
 
 def test_the_web_server_refuses_to_start_naming_the_missed_step(tmp_path):
     env = _embedded(tmp_path)
-    refused = _start_web(env)
+    refused = _start("web", env)
     assert refused.returncode == 1
     assert "not starting" in refused.stderr
     assert "manage.py migrate" in refused.stderr and "manage.py collectstatic" in refused.stderr
 
     assert manage("migrate", "--noinput", "-v0", env=env).returncode == 0
-    refused = _start_web(env)
+    refused = _start("web", env)
     assert refused.returncode == 1
     assert "manage.py collectstatic" in refused.stderr and "manage.py migrate" not in refused.stderr
+
+
+def test_the_streams_server_and_the_loop_refuse_to_start_without_migrate(tmp_path):
+    env = _embedded(tmp_path) | {"STREAM_PORT": str(free_port(4490))}
+    refused = _start("streams", env)
+    assert refused.returncode == 1
+    assert "not starting" in refused.stderr and "manage.py migrate" in refused.stderr
+    assert "collectstatic" not in refused.stderr  # it serves no static files
+    refused = manage("runsyncloop", "--once", env=env, timeout=60)
+    assert refused.returncode == 1
+    assert "not starting" in refused.stderr and "manage.py migrate" in refused.stderr
+    assert "cycle=" not in refused.stderr  # no cycle ran
+
+    assert manage("migrate", "--noinput", "-v0", env=env).returncode == 0
+    log = tmp_path / "streams.log"
+    with Server("streams", env=env, log=log, port_from=4490):
+        pass  # listening: no collectstatic needed
+    assert "not starting" not in log.read_text()
+    # It starts (its cycle then fails: no visitor table, which seed_visitors creates here).
+    started = manage("runsyncloop", "--once", env=env, timeout=60)
+    assert "is now the sync leader" in started.stderr, started.stderr
+    assert "not starting" not in started.stderr
 
 
 def test_after_migrate_and_collectstatic_every_page_answers(tmp_path):

@@ -48,6 +48,12 @@ def test_every_line_of_the_loop_and_the_servers_has_the_librarys_clock(tmp_path)
     assert loop.returncode == 0, loop.stderr
     lines = loop.stderr.splitlines()
     assert lines and all(STAMP.match(line) for line in lines), lines
+    # The daily job's summary too (cron appends its output to warm_aggregates.log).
+    daily = manage("warm_aggregates", env=env)
+    assert daily.returncode == 0, daily.stderr
+    lines = daily.stderr.splitlines()
+    assert any("rollup: " in line for line in lines), lines
+    assert all(STAMP.match(line) for line in lines) and daily.stdout == "", lines
     for kind, port in (("web", 4520), ("streams", 4530)):
         log = tmp_path / f"{kind}.log"
         Server(kind, env=env, log=log, port_from=port).start().stop()

@@ -1,6 +1,7 @@
 """``make run`` as a newcomer runs it, in a terminal (a pseudo-terminal here), on the embedded
 default: the dashboard moves by itself (the live demo), and Ctrl-C ends everything without
-make or honcho reporting an error. Also ``make superuser``, unattended and idempotent.
+make or honcho reporting an error. Also ``make superuser``, unattended and idempotent, or
+asking in a terminal.
 
 ``make -o install``: the virtualenv is this one (no pip run); the settings file is a temporary
 one (DOTENV_PATH), so the project's own .env and var/ are not touched.
@@ -8,6 +9,7 @@ one (DOTENV_PATH), so the project's own .env and var/ are not touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -70,6 +72,12 @@ class Terminal:
     def ctrl_c(self) -> None:
         os.write(self.fd, b"\x03")
 
+    def answer(self, prompt: str, reply: str, *, after: int = 0, timeout: float = 60) -> int:
+        """Type ``reply`` once ``prompt`` shows (past offset ``after``); the offset past it."""
+        wait_until(lambda: prompt in self.text[after:], f"the prompt {prompt!r}", timeout)
+        os.write(self.fd, reply.encode() + b"\r")
+        return self.text.index(prompt, after) + len(prompt)
+
     def wait(self, timeout: float) -> int:
         """The wait status's meaning: exit code, or minus the signal."""
         deadline = time.monotonic() + timeout
@@ -128,6 +136,23 @@ def test_make_run_shows_a_moving_dashboard_and_ctrl_c_ends_it_cleanly(tmp_path):
     assert sum(prefix == own for prefix, own in stamped) >= 0.8 * len(stamped), stamped
 
 
+@pytest.mark.parametrize("dotenv_path", ["", " "])
+def test_make_takes_an_empty_dotenv_path_for_the_default(dotenv_path):
+    """Empty, as in .env.example, is ``.env`` (it was an empty ``honcho -e``). Dry run only."""
+    import subprocess
+
+    dry_run = subprocess.run(
+        ["make", "-n", *("-o", "install", "-o", "migrate", "-o", "demo-data"), "run"],
+        cwd=ROOT,
+        env=clean_env(DOTENV_PATH=dotenv_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    assert "honcho start -e .env -f " in dry_run.stdout, dry_run.stdout
+
+
 def test_make_superuser_unattended_then_again(tmp_path):
     import subprocess
 
@@ -172,6 +197,41 @@ def test_make_superuser_unattended_then_again(tmp_path):
         timeout=60,
     )
     assert check.stdout.strip().splitlines()[-1] == "True librarian@example.org", check.stderr
+
+
+def test_make_superuser_in_a_terminal_asks(tmp_path):
+    import subprocess
+
+    env = clean_env(DOTENV_PATH=str(_settings_file(tmp_path)))  # no DJANGO_SUPERUSER_*
+    env.pop("DJANGO_SETTINGS_MODULE")
+    asking = Terminal(["make", "-o", "install", "superuser"], env)
+    try:
+        seen = asking.answer("Username", "librarian", timeout=180)  # after migrate
+        seen = asking.answer("Email address:", "librarian@example.org", after=seen)
+        seen = asking.answer("Password:", "a-long-test-password-1234", after=seen)
+        asking.answer("Password (again):", "a-long-test-password-1234", after=seen)
+        status = asking.wait(60)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):  # wait() may have killed it already
+            os.killpg(asking.pid, signal.SIGKILL)
+        raise
+    assert status == 0, asking.text
+    assert "Superuser created successfully." in asking.text, asking.text
+
+    check = subprocess.run(
+        [
+            *(".venv/bin/python", "manage.py", "shell", "-c"),
+            "from django.contrib.auth import authenticate; "
+            "u = authenticate(username='librarian', password='a-long-test-password-1234'); "
+            "print(u.is_superuser, u.is_staff, u.email)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.stdout.strip().splitlines()[-1] == "True True librarian@example.org", check.stderr
 
 
 def test_make_superuser_without_a_terminal_or_variables_says_what_to_set(tmp_path):

@@ -88,6 +88,29 @@ def test_embedded_default_starts_with_no_services_configured(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("dotenv_path", "file"), [("", ".env"), (" ", ".env"), ("{dir}/other.env", "other.env")]
+)
+def test_an_empty_dotenv_path_reads_the_default_env_file(tmp_path, dotenv_path, file):
+    """Empty, as in .env.example, means ``.env`` in the project root (``base_dir``, here
+    ``tmp_path``); the real environment still wins."""
+    (tmp_path / file).write_text("DOTENV_PROBE=from-the-file\nDOTENV_REAL=from-the-file\n")
+    read = (
+        "import os, pathlib; from library_dashboard.env import load_dotenv_file;"
+        f"load_dotenv_file(pathlib.Path({str(tmp_path)!r}));"
+        "print(os.environ.get('DOTENV_PROBE'), os.environ.get('DOTENV_REAL'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", read],
+        cwd=ROOT,
+        env=clean_env(DOTENV_PATH=dotenv_path.format(dir=tmp_path), DOTENV_REAL="real"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["from-the-file", "real"], result.stderr
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [
         ("TODAY_COUNT_MODE", "sometimes"),

@@ -7,6 +7,7 @@ EventSource would (tests/sse_client.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -29,6 +30,10 @@ from visitors import keys
 JAKARTA = ZoneInfo("Asia/Jakarta")
 TODAY_STREAM = "/api/visitors/today/stream"
 SUMMARY_STREAM = "/api/visitors/stream"
+KEEPALIVE_S = 1  # STREAM_KEEPALIVE_S of every streams server here
+# The test loop's timing (Loop): its cycles start LOOP_INTERVAL_S apart while each takes
+# under LOOP_INTERVAL_S - LOOP_BUFFER_S, as they do on the test tables.
+LOOP_INTERVAL_S, LOOP_BUFFER_S = 0.3, 0.05
 
 pytestmark = [
     pytest.mark.slow,
@@ -57,7 +62,7 @@ def table() -> Iterator[None]:
 
 
 def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    return services_env(tmp_path, STREAM_KEEPALIVE_S="1", **overrides)
+    return services_env(tmp_path, STREAM_KEEPALIVE_S=str(KEEPALIVE_S), **overrides)
 
 
 class Loop:
@@ -65,7 +70,11 @@ class Loop:
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.process = start_manage(
-            "runsyncloop", "--interval", "300", "--buffer", "50", env=env, log=log
+            "runsyncloop",
+            *("--interval", str(round(LOOP_INTERVAL_S * 1000))),
+            *("--buffer", str(round(LOOP_BUFFER_S * 1000))),
+            env=env,
+            log=log,
         )
 
     def stop(self) -> None:
@@ -104,9 +113,20 @@ def test_today_stream_sends_init_then_an_update_after_an_insert(tmp_path, loop):
             insert_today(2)
             started = time.monotonic()
             update = _next_named(stream, "update", timeout=5)
+            waited = time.monotonic() - started
             assert update.json()["total"] == 5
             datetime.fromisoformat(update.json()["generated_at"])
-            assert time.monotonic() - started < 2 * 0.35 + 1.0  # two loop cycles, and slack
+            # At worst the insert just missed a cycle's read: the next cycle starts within one
+            # interval and publishes by its end (a cycle that publishes took under 0.12 s
+            # here, one that finds nothing new 3 ms), then the notice reaches the client in
+            # a few ms: under 0.45 s. Two intervals hold that; the slack is for a loaded
+            # 2-core machine (a cycle or a wake-up late by a few scheduler slices).
+            assert waited < 2 * LOOP_INTERVAL_S + 0.3, waited
+
+            # Between changes, only keepalive comments, about every STREAM_KEEPALIVE_S.
+            with contextlib.suppress(AssertionError):  # no event: that is the point
+                stream.next(timeout=KEEPALIVE_S + 0.5)
+            assert stream.comments and set(stream.comments) == {"keepalive"}, stream.comments
 
 
 def _first_event(server: Server, path: str) -> object:
@@ -190,6 +210,77 @@ def test_clients_on_two_streams_processes_both_get_the_update(tmp_path, loop):
             assert _next_named(on_b, "update", 5).json()["total"] == 7
 
 
+def test_one_subscription_per_streams_process_whatever_its_clients(tmp_path, table):
+    """Fan-out: each streams process holds one Redis subscription, not one per client. On
+    a Redis of its own: pub/sub channels are shared by every database of a server."""
+    import redis
+
+    from visitors.changes import CHANNEL
+
+    own = OwnRedis(tmp_path)
+    own.start()
+    env = _env(tmp_path, REDIS_URL=own.url)
+    running = Loop(env, tmp_path / "loop.log")  # it publishes, it does not subscribe
+    watchers = redis.Redis.from_url(own.url)
+
+    def subscribers() -> int:
+        return dict(watchers.pubsub_numsub(CHANNEL))[CHANNEL.encode()]
+
+    try:
+        with (
+            Server("streams", env=env, log=tmp_path / "a.log", port_from=4220) as a,
+            Server("streams", env=env, log=tmp_path / "b.log", port_from=4230) as b,
+        ):
+            wait_until(lambda: subscribers() == 2, "each streams process subscribed")
+            streams = [
+                open_stream(server, path)
+                for server in (a, b)
+                for path in (TODAY_STREAM, SUMMARY_STREAM) * 3
+            ]
+            try:
+                assert [stream.next().name for stream in streams] == ["init", "summary"] * 6
+                assert subscribers() == 2  # six clients on each
+                insert_today(2)
+                for stream in streams[::2]:
+                    assert _next_named(stream, "update", 5).json()["total"] == 5
+                assert subscribers() == 2
+            finally:
+                for stream in streams:
+                    stream.close()
+    finally:
+        running.stop()
+        watchers.close()
+        own.stop()
+
+
+def test_a_warm_cache_serves_the_streams_without_the_database(tmp_path, loop):
+    """The stream path reads the cache only: a streams process whose visitor database is
+    a closed port still gets ``init``, the summary and then the loop's update (the loop
+    keeps the real database)."""
+    from tests.services import closed_port
+
+    wait_until(lambda: django_cache.get(keys.VERSION) is not None, "the loop's first notice")
+    env = _env(tmp_path, DB_PORT=str(closed_port()))
+    server = Server("streams", env=env, log=tmp_path / "streams.log", port_from=4240)
+    with (
+        server,
+        open_stream(server, TODAY_STREAM) as today,
+        open_stream(server, SUMMARY_STREAM) as summary,
+    ):
+        init = today.next()
+        assert init.name == "init", init
+        assert init.json()["total"] == 3 and init.json()["source"] == "cache"
+        first = summary.next()
+        assert first.name == "summary" and first.json()["today"] == 3, first
+        insert_today(2)
+        assert _next_named(today, "update", 5).json()["total"] == 5
+        deadline = time.monotonic() + 5
+        while _next_named(summary, "summary", deadline - time.monotonic()).json()["today"] != 5:
+            pass
+    log = (tmp_path / "streams.log").read_text()
+    assert "Traceback" not in log and " ERROR " not in log and " WARNING " not in log, log
+
+
 def test_a_redis_restart_under_open_streams_ends_with_the_current_value(tmp_path, table):
     redis = OwnRedis(tmp_path)
     redis.start()
@@ -230,7 +321,7 @@ def test_the_client_limit_and_a_freed_slot(tmp_path, loop):
         third.close()
 
         # A client that vanishes (no FIN handshake courtesy: just a reset) frees its slot
-        # within one keepalive (1 s here).
+        # within one keepalive (the next keepalive's write fails), plus slack for the probes.
         linger = struct.pack("ii", 1, 0)
         first.connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         first.close()
@@ -242,7 +333,7 @@ def test_the_client_limit_and_a_freed_slot(tmp_path, loop):
             finally:
                 probe.close()
 
-        wait_until(a_slot_is_free, "a freed slot", timeout=3)
+        wait_until(a_slot_is_free, "a freed slot", timeout=KEEPALIVE_S + 0.5)
         second.close()
 
 

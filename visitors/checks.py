@@ -1,5 +1,8 @@
-"""Checks the web server runs before it starts (library_dashboard/server.py): a server that
-would answer 500 on every page refuses to start instead, naming the step that was missed.
+"""Checks run before a process starts: a server that would answer 500 on every page refuses
+to start instead, naming the step that was missed. The web server runs both
+(library_dashboard/server.py); the streams server and ``runsyncloop``, which serve no static
+files, run ``migrations_applied`` (on the embedded default the cache is a table ``migrate``
+creates).
 
 Not registered with Django's check framework: ``migrate`` and ``collectstatic`` run the
 registered checks, and these fail until they have run.
@@ -66,4 +69,5 @@ def migrations_applied(using: str = DEFAULT_DB_ALIAS) -> list[checks.CheckMessag
 
 
 def ready_to_serve() -> list[checks.CheckMessage]:
+    """The web server's checks: both."""
     return [*migrations_applied(), *static_files_collected()]

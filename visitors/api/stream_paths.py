@@ -117,12 +117,18 @@ class SummaryStreamView(_StreamPath):
             "`/api/visitors/summary`, at connect and whenever any part of it changes. Each "
             "event carries `id:`, a version that only grows; reconnect with "
             "`Last-Event-ID` to get the current summary at once if you missed a change, and "
-            "nothing if you are current. " + STREAM_HEADERS
+            "nothing if you are current. "
+            + STREAM_HEADERS
+            + ' If no summary can be had at connect, `event: error` with `{"detail", "code"}`.'
         ),
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                serializers.SummarySerializer,
-                description="The `data:` of each `summary` event (or of an `error` event).",
+                PolymorphicProxySerializer(
+                    component_name="SummaryStreamEvent",
+                    serializers=[serializers.SummarySerializer, serializers.ErrorSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="The `data:` of each event: `summary`, or `error`.",
             ),
             **_errors(),
         },

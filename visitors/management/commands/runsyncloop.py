@@ -3,8 +3,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from visitors.checks import migrations_applied
 from visitors.sync import LoopConfig, SyncLoop, stop_on_signals
 
 
@@ -38,6 +40,10 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, once: bool, interval: int | None, buffer: int | None, **options: Any
     ) -> None:
+        # Without migrations the embedded default has no cache table: every write would fail.
+        errors = [m for m in migrations_applied() if m.level >= checks.ERROR]
+        if errors:
+            raise CommandError("not starting: " + " ".join(f"{m.msg} {m.hint}" for m in errors))
         stop = threading.Event()
         stop_on_signals(stop)
         config = LoopConfig.from_settings(interval_ms=interval, buffer_ms=buffer)

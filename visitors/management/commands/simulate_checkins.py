@@ -49,13 +49,15 @@ class Command(BaseCommand):
         if options["check"]:
             self.stdout.write(f"simulate_checkins: would insert into the {where}")
             return
-        self.stdout.write(
-            f"simulate_checkins: about {options['rate']:g} check-ins a minute into "
-            f"visitor_count of the {where}; Ctrl-C to stop"
+        # Log lines (stderr), stamped like the demo's other lines; --check answers on stdout.
+        simulation.logger.info(
+            "about %g check-ins a minute into visitor_count of the %s; Ctrl-C to stop",
+            options["rate"],
+            where,
         )
         stop = threading.Event()
         stop_on_signals(stop)
         inserted = simulation.simulate(
             rate_per_minute=options["rate"], stop=stop, count=options["count"], seed=options["seed"]
         )
-        self.stdout.write(f"simulate_checkins: inserted {inserted} check-ins")
+        simulation.logger.info("inserted %d check-ins", inserted)

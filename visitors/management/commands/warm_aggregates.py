@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from visitors.daily import warm_aggregates
+from visitors.daily import logger, warm_aggregates
 
 
 class Command(BaseCommand):
@@ -24,7 +24,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, recheck_days: int | None, **options: Any) -> None:
         result = warm_aggregates(recheck_days=recheck_days)
         queried = ", ".join(f"{a}..{b}" for a, b in result["queried"]) or "nothing"
-        self.stdout.write(
-            f"rollup: {result['days']} closed days; queried {queried}; today={result['today']}; "
-            + ("published" if result["published"] else "nothing changed, nothing published")
+        # A log line (stderr), stamped like every other: cron appends it to warm_aggregates.log.
+        logger.info(
+            "rollup: %d closed days; queried %s; today=%s; %s",
+            result["days"],
+            queried,
+            result["today"],
+            "published" if result["published"] else "nothing changed, nothing published",
         )
