@@ -3,7 +3,10 @@
 The pre-rendered answers (``visitors.api.prerendered``, in front of Django) and the DRF
 viewset must send the same bytes and headers; the tests compare them on real Redis, with
 the library's clock frozen in Asia/Jakarta. ``FrontClient`` goes through the front layer
-as the server does; tests/test_server.py does the same with a real server.
+as the server does. The real server (``library_dashboard.server web``) answers from the
+sync loop's bytes in tests/test_streams.py (/summary's body against the stream's),
+tests/test_slow_clients.py (under 2,000 slow and idle connections) and
+tests/test_sentinel.py (through a Redis failover).
 """
 
 from __future__ import annotations
