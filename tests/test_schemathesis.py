@@ -89,7 +89,7 @@ BAD_REQUESTS = {
 
 
 @pytest.mark.parametrize("bad", BAD_REQUESTS)
-@pytest.mark.parametrize("path", [endpoint.url_path for endpoint in CATALOGUE])
+@pytest.mark.parametrize("path", [*(endpoint.url_path for endpoint in CATALOGUE), REPORT_PATH])
 def test_djangos_own_400s_are_documented(api_schema, path, bad):
     """A bad Host or over 1000 query parameters: Django answers 400 before any view, with
     a status and a body the schema documents."""

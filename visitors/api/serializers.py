@@ -20,6 +20,13 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
+class BadRequestSerializer(serializers.Serializer):
+    """Django's own 400, before any view: a bad Host or too many query parameters."""
+
+    detail = serializers.CharField(help_text="What went wrong, for humans.")
+    code = serializers.ChoiceField(choices=["bad_request"])
+
+
 class StaleMixin(serializers.Serializer):
     stale = serializers.BooleanField(required=False, help_text=STALE_HELP)
     as_of = serializers.DateTimeField(required=False, help_text=AS_OF_HELP)
