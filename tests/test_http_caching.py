@@ -3,7 +3,10 @@
 The pre-rendered answers (``visitors.api.prerendered``, in front of Django) and the DRF
 viewset must send the same bytes and headers; the tests compare them on real Redis, with
 the library's clock frozen in Asia/Jakarta. ``FrontClient`` goes through the front layer
-as the server does; tests/test_server.py does the same with a real server.
+as the server does. The real server (``library_dashboard.server web``) answers from the
+sync loop's bytes in tests/test_streams.py (/summary's body against the stream's),
+tests/test_slow_clients.py (under 2,000 slow and idle connections) and
+tests/test_sentinel.py (through a Redis failover).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from django.test import override_settings
 
 from tests.clients import FrontClient
 from visitors import keys, publishing, rendered, serving
+from visitors.api.throttling import AnonRateThrottle
+from visitors.api.views import VisitorCountsViewSet
 from visitors.endpoints import BY_NAME, CATALOGUE, TODAY
 from visitors.live import LiveResponses
 from visitors.publishing import CycleFacts
@@ -137,6 +142,33 @@ def test_fast_path_can_be_switched_off(published, monkeypatch):
     response = FrontClient().get(url("today"))
     assert response.status_code == 200 and calls == ["today"]
     assert "ETag" in response and "max-age" in response["Cache-Control"]
+
+
+def test_with_the_rate_limit_every_request_goes_to_drf_and_is_counted(published, monkeypatch):
+    """API_ANON_RATE set: the front layer steps aside even with bytes published, so the
+    rate limit counts every request."""
+    assert FrontClient().get(url("today")).answered_by == "prerendered"  # bytes are there
+    # What API_ANON_RATE=3/min gives a process: the setting the layer reads when it is
+    # built, and DRF's class attributes, read from the same setting at import.
+    throttle = "visitors.api.throttling.AnonRateThrottle"
+    rest_framework = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_CLASSES": [throttle],
+        "DEFAULT_THROTTLE_RATES": {"anon": "3/min"},
+    }
+    monkeypatch.setattr(VisitorCountsViewSet, "throttle_classes", [AnonRateThrottle])
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "3/min"})
+    with override_settings(REST_FRAMEWORK=rest_framework):
+        client = FrontClient()  # the layer is built after the setting, as at start-up
+        allowed = [client.get(url("today")) for _ in range(3)]
+        limited = client.get(url("today"))
+    assert [r.status_code for r in allowed] == [200] * 3
+    assert not any(hasattr(r, "answered_by") for r in allowed)  # answered by the viewset
+    assert json.loads(allowed[0].content)["total"] == 417
+    assert limited.status_code == 429
+    assert limited["Content-Type"] == "application/json"
+    assert limited.json()["code"] == "throttled"
+    assert int(limited["Retry-After"]) > 0
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "viewset"])

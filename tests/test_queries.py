@@ -1,9 +1,12 @@
 """Every counting question, through both DB layers, on MariaDB and SQLite."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 import pytest
 from django.db import connections
+from django.test import override_settings
 
 from tests.conftest import ALL_DATABASES
 
@@ -150,6 +153,87 @@ def test_hourly_counts_use_the_wall_clock_hour(layer):
         ]
     )
     assert queries.hourly_counts(start=DAY, end=date(2026, 4, 1)) == {DAY: {0: 2, 13: 1, 23: 1}}
+
+
+@contextmanager
+def library_zone(name: str, alias: str) -> Iterator[None]:
+    """``TIME_ZONE=name`` as a process started with it has it: the setting, and the zone of
+    the visitor database (settings.py gives it the same one)."""
+    connection = connections[alias]
+    kept = connection.settings_dict["TIME_ZONE"]
+    connection.settings_dict["TIME_ZONE"] = name
+    try:
+        with override_settings(TIME_ZONE=name):  # drops the connection's cached zone
+            assert connection.timezone_name == name
+            yield
+    finally:
+        connection.settings_dict["TIME_ZONE"] = kept
+        for cached in ("timezone", "timezone_name"):
+            connection.__dict__.pop(cached, None)
+
+
+# New York springs forward at 02:00 on 8 March 2026 (no 02:xx, 23 hours) and falls back at
+# 02:00 on 1 November 2026 (01:xx twice, 25 hours). checkin_date holds the wall clock, so
+# both passes of 01:10 are stored alike and both count in hour 1.
+DST_ROWS = {
+    date(2026, 3, 8): (
+        [
+            datetime(2026, 3, 7, 23, 59, 59),  # the day before
+            datetime(2026, 3, 8, 0, 0),
+            datetime(2026, 3, 8, 1, 0),
+            datetime(2026, 3, 8, 1, 59, 59),  # then the clock jumps to 03:00
+            datetime(2026, 3, 8, 3, 0),
+            datetime(2026, 3, 8, 3, 30),
+            datetime(2026, 3, 8, 23, 59, 59),
+            datetime(2026, 3, 9, 0, 0),  # the day after
+        ],
+        {0: 1, 1: 2, 3: 2, 23: 1},
+    ),
+    date(2026, 11, 1): (
+        [
+            datetime(2026, 10, 31, 23, 59, 59),  # the day before
+            datetime(2026, 11, 1, 0, 59, 59),
+            datetime(2026, 11, 1, 1, 10),  # the first 01:10 (EDT)
+            datetime(2026, 11, 1, 1, 40),
+            datetime(2026, 11, 1, 1, 10),  # the second 01:10 (EST), an hour later
+            datetime(2026, 11, 1, 1, 59, 59),
+            datetime(2026, 11, 1, 2, 0),
+            datetime(2026, 11, 1, 23, 59, 59),
+            datetime(2026, 11, 2, 0, 0),  # the day after
+        ],
+        {0: 1, 1: 4, 2: 1, 23: 1},
+    ),
+}
+
+
+@pytest.mark.parametrize("day", DST_ROWS, ids=["spring-forward", "fall-back"])
+def test_hourly_counts_on_dst_days_are_wall_clock_hours(layer, day):
+    queries, insert = layer
+    rows, expected = DST_ROWS[day]
+    insert(rows)
+    with library_zone("America/New_York", queries.using):
+        counts = queries.hourly_counts(start=day, end=day + timedelta(days=1))
+    assert counts == {day: expected}
+
+
+@pytest.mark.parametrize(
+    ("day", "hour", "expected"),
+    [
+        (date(2026, 3, 8), 1, {0: 1, 59: 1}),  # [01:00, 02:00): not 03:00, the next instant
+        (date(2026, 3, 8), 2, {}),  # the hour that does not exist
+        (date(2026, 3, 8), 3, {0: 1, 30: 1}),
+        (date(2026, 11, 1), 1, {10: 2, 40: 1, 59: 1}),  # both passes of 01:xx
+        (date(2026, 11, 1), 2, {0: 1}),
+    ],
+    ids=["spring-1", "spring-2", "spring-3", "fall-1", "fall-2"],
+)
+def test_minute_counts_on_dst_days_are_wall_clock_minutes(layer, day, hour, expected):
+    queries, insert = layer
+    insert(DST_ROWS[day][0])
+    start = datetime(day.year, day.month, day.day, hour)  # as hourly.minutes_of asks
+    with library_zone("America/New_York", queries.using):
+        counts = queries.minute_counts(start=start, end=start + timedelta(hours=1))
+    assert counts == expected
 
 
 def test_member_days_count_each_member_with_the_name_of_their_last_row(layer):

@@ -71,7 +71,7 @@ def test_every_operation_is_exercised(api_schema):
 def test_the_schema_documents_every_status_the_api_returns(api_schema):
     for path in [endpoint.url_path for endpoint in CATALOGUE]:
         responses = api_schema.raw_schema["paths"][path]["get"]["responses"]
-        assert {"200", "304", "405", "406", "429", "503"} <= set(responses)
+        assert {"200", "304", "400", "405", "406", "429", "503"} <= set(responses)
     report = api_schema.raw_schema["paths"][REPORT_PATH]["get"]
     assert {"200", "304", "400", "405", "406", "429", "503"} <= set(report["responses"])
     assert set(report["responses"]["200"]["content"]) == {
@@ -80,3 +80,27 @@ def test_the_schema_documents_every_status_the_api_returns(api_schema):
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     }
     assert [p["name"] for p in report["parameters"]] == ["by", "format", "from", "to"]
+
+
+BAD_REQUESTS = {
+    "disallowed-host": {"headers": {"Host": "evil.example"}},
+    "too-many-parameters": {"query": {f"p{i}": "1" for i in range(1001)}},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_REQUESTS)
+@pytest.mark.parametrize("path", [*(endpoint.url_path for endpoint in CATALOGUE), REPORT_PATH])
+def test_djangos_own_400s_are_documented(api_schema, path, bad):
+    """A bad Host or over 1000 query parameters: Django answers 400 before any view, with
+    a status and a body the schema documents."""
+    case = api_schema[path]["GET"].Case(**BAD_REQUESTS[bad])
+    response = case.call()
+    assert response.status_code == 400
+    case.validate_response(
+        response,
+        checks=[
+            checks.status_code_conformance,
+            checks.content_type_conformance,
+            checks.response_schema_conformance,
+        ],
+    )

@@ -79,7 +79,13 @@ def test_the_kiosk_is_full_screen_large_without_links_rotating_and_live(
     expect(page.locator("[data-rotate]:visible")).to_have_count(1)
     seen = set()
     for _ in range(4):
-        seen.add(page.locator("#dashboard").get_attribute("data-panel"))
+        panel = page.locator("#dashboard").get_attribute("data-panel")
+        seen.add(panel)
+        # Full screen whatever the panel: the page fills the viewport's height, no scrolling.
+        box = page.locator("#dashboard").bounding_box()
+        assert box and box["y"] == 0 and box["height"] >= WALL["height"] - 1, (panel, box)
+        heights = page.evaluate("[document.documentElement.scrollHeight, window.innerHeight]")
+        assert heights[0] <= heights[1], (panel, heights)
         page.wait_for_timeout(2100)
     assert {"panel-hourly", "panel-compare", "panel-rooms"} <= seen
     screenshot(page, "kiosk-wall", full_page=False)

@@ -15,7 +15,12 @@ from django.db import DatabaseError
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
@@ -46,7 +51,7 @@ class InvalidParameter(APIException):
         self.parameter = parameter
 
 
-def _error(description: str, body: type = serializers.ErrorSerializer) -> OpenApiResponse:
+def _error(description: str, body: Any = serializers.ErrorSerializer) -> OpenApiResponse:
     return OpenApiResponse(body, description=description)
 
 
@@ -81,8 +86,14 @@ RESPONSES: dict[Any, object] = {
     304: OpenApiResponse(description="Not Modified: `If-None-Match` matched the `ETag`."),
     400: _error(
         "A bad parameter, named in `parameter`: an unparsable or missing date, `from` after "
-        "`to`, a range over 20 years, an unknown `by` or `format`.",
-        serializers.ReportErrorSerializer,
+        "`to`, a range over 20 years, an unknown `by` or `format`. Or, with `code: "
+        "bad_request` and no `parameter`, a Host not in ALLOWED_HOSTS or more than 1000 "
+        "query parameters.",
+        PolymorphicProxySerializer(
+            component_name="ReportBadRequest",
+            serializers=[serializers.ReportErrorSerializer, serializers.BadRequestSerializer],
+            resource_type_field_name=None,
+        ),
     ),
     405: _error("Any method but GET, HEAD or OPTIONS: the API is read-only."),
     406: _error("The Accept header allows none of JSON, CSV and xlsx."),

@@ -15,9 +15,16 @@ AS_OF_HELP = "With stale: when the served values were read from the database (IS
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, for humans.")
     code = serializers.CharField(
-        help_text="Machine-readable: method_not_allowed, not_acceptable, throttled, "
-        "database_unavailable, not_found, ..."
+        help_text="Machine-readable: bad_request, method_not_allowed, not_acceptable, "
+        "throttled, database_unavailable, not_found, ..."
     )
+
+
+class BadRequestSerializer(serializers.Serializer):
+    """Django's own 400, before any view: a bad Host or too many query parameters."""
+
+    detail = serializers.CharField(help_text="What went wrong, for humans.")
+    code = serializers.ChoiceField(choices=["bad_request"])
 
 
 class StaleMixin(serializers.Serializer):

@@ -41,6 +41,10 @@ def _responses(body: type[Serializer]) -> dict[int, object]:
     return {
         200: body,
         304: OpenApiResponse(description="Not Modified: `If-None-Match` matched the `ETag`."),
+        400: OpenApiResponse(
+            serializers.BadRequestSerializer,
+            description="A Host not in ALLOWED_HOSTS, or more than 1000 query parameters.",
+        ),
         405: _error("Any method but GET, HEAD or OPTIONS: the API is read-only."),
         406: _error("The Accept header allows no JSON."),
         429: _error("Rate limit (API_ANON_RATE) exceeded; see Retry-After."),
