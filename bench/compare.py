@@ -141,6 +141,7 @@ def cases(config: BenchConfig, contender: Contender) -> list[Case]:
         *(Case(path, True) for path in first),
         *(Case(path, False) for path in first),
         *(Case(path, True) for path in rest),
+        *(Case(path, False) for path in rest),
     ]
 
 
