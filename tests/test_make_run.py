@@ -183,12 +183,20 @@ def test_make_superuser_unattended_then_again(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Superuser 'librarian' exists; unchanged." in again.stdout
 
+    assert _librarian(env) == "True True librarian@example.org"
+
+
+def _librarian(env: dict[str, str]) -> str:
+    """ "is_superuser is_staff email" of the user 'librarian' signing in with the tests'
+    password (an error when it cannot)."""
+    import subprocess
+
     check = subprocess.run(
         [
             *(".venv/bin/python", "manage.py", "shell", "-c"),
             "from django.contrib.auth import authenticate; "
             "u = authenticate(username='librarian', password='a-long-test-password-1234'); "
-            "print(u.is_superuser, u.email)",
+            "print(u.is_superuser, u.is_staff, u.email)",
         ],
         cwd=ROOT,
         env=env,
@@ -196,11 +204,11 @@ def test_make_superuser_unattended_then_again(tmp_path):
         text=True,
         timeout=60,
     )
-    assert check.stdout.strip().splitlines()[-1] == "True librarian@example.org", check.stderr
+    assert check.returncode == 0 and check.stdout.strip(), check.stderr
+    return check.stdout.strip().splitlines()[-1]
 
 
 def test_make_superuser_in_a_terminal_asks(tmp_path):
-    import subprocess
 
     env = clean_env(DOTENV_PATH=str(_settings_file(tmp_path)))  # no DJANGO_SUPERUSER_*
     env.pop("DJANGO_SETTINGS_MODULE")
@@ -218,20 +226,7 @@ def test_make_superuser_in_a_terminal_asks(tmp_path):
     assert status == 0, asking.text
     assert "Superuser created successfully." in asking.text, asking.text
 
-    check = subprocess.run(
-        [
-            *(".venv/bin/python", "manage.py", "shell", "-c"),
-            "from django.contrib.auth import authenticate; "
-            "u = authenticate(username='librarian', password='a-long-test-password-1234'); "
-            "print(u.is_superuser, u.is_staff, u.email)",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert check.stdout.strip().splitlines()[-1] == "True True librarian@example.org", check.stderr
+    assert _librarian(env) == "True True librarian@example.org"
 
 
 def test_make_superuser_without_a_terminal_or_variables_says_what_to_set(tmp_path):
