@@ -114,3 +114,58 @@ def test_the_loop_stopped_while_it_starts_leaves_no_traceback(tmp_path, signum):
             process.wait()
     assert code in (0, 130, -signal.SIGTERM), log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+def _workers(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+def test_a_sighup_restarts_the_web_workers_and_every_request_is_answered(tmp_path):
+    """``systemctl reload`` (SIGHUP to the master): new workers replace the old ones while
+    requests keep coming, and each of them is answered 200."""
+    import threading
+    import urllib.error
+
+    log = tmp_path / "web.log"
+    server = Server(
+        "web", env=services_env(tmp_path, WEB_CONCURRENCY="2"), log=log, port_from=4460
+    ).start()
+    answers: list[int | str] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"{server.url}/api/visitors/today", timeout=10) as r:
+                    answers.append(r.status)
+            except (urllib.error.URLError, OSError) as exc:
+                answers.append(repr(exc))
+            time.sleep(0.01)
+
+    try:
+        assert server.process is not None
+        wait_until(lambda: len(_workers(server.process.pid)) == 2, "two workers", timeout=30)
+        before = _workers(server.process.pid)
+        poller = threading.Thread(target=poll)
+        poller.start()
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGHUP)
+        wait_until(
+            lambda: (
+                len(_workers(server.process.pid) - before) == 2
+                and not (_workers(server.process.pid) & before)
+            ),
+            "two new workers and none of the old",
+            timeout=60,
+        )
+        time.sleep(1.0)  # the new workers answer too
+        stop.set()
+        poller.join(15)
+    finally:
+        stop.set()
+        code = server.stop(timeout=20)
+    assert code == 0, log.read_text()
+    failed = [a for a in answers if a != 200]
+    assert answers and failed == [], (failed[:5], log.read_text()[-2000:])
+    assert _problems(log.read_text()) == [], log.read_text()
