@@ -64,7 +64,10 @@ class BenchConfig:
     stream_updates: int = 10  # check-ins (so updates) per level
     stream_update_interval_s: float = 2.0  # between them (the loop runs a cycle a second)
     stream_idle_s: int = 10  # the worker's CPU is read over this long with nothing sent
-    stream_wrk_held: int = 5000  # streams held during the second /summary wrk run
+    stream_wrk_held: int = 5000  # streams held during the /summary wrk runs
+    # /summary without streams and with stream_wrk_held, an update a second: this many
+    # pairs of wrk runs, alternating which comes first (bench/streams.py summary_cost)
+    stream_cost_pairs: int = 5
     prometheus_dir: str = ""  # a fresh directory per run (set by the runner)
     # The old service (bench.legacy): where its repository is (a URL or a local git
     # directory), and the Redis database it gets (its keys share names with ours).
@@ -138,6 +141,7 @@ SMOKE = dict(
     stream_update_interval_s=1.5,
     stream_idle_s=1,
     stream_wrk_held=50,
+    stream_cost_pairs=1,
 )
 
 

@@ -459,23 +459,165 @@ def stream_targets(streams: dict[str, Any] | None) -> list[tuple[str, str, str, 
         )
     )
     cost = streams.get("summary_cost_percent")
-    if cost is not None:
+    pairs = streams.get("summary_pairs")
+    idle = streams.get("summary_idle_cost_percent")
+    held_idle = f"; held idle: {_fmt(idle)}%" if idle is not None else ""
+    if cost is not None and pairs:
+        rows.append(
+            (
+                f"streams: holding {pairs[0]['streams_held']:,} costs warm `/summary` < 10% of "
+                "its req/s (with an update a second, as the old service was measured)",
+                f"{_fmt(cost)}%, median of {_pairs_of(pairs)} of runs "
+                f"({_fmt(streams['summary_cost_min_percent'])} to "
+                f"{_fmt(streams['summary_cost_max_percent'])}%; "
+                f"{_fmt(streams['summary_baseline_rps'], 0)} -> "
+                f"{_fmt(streams['summary_loaded_rps'], 0)} req/s); fan-out "
+                f"{_fmt(streams['fanout_cpu_ms_per_update'])} ms of CPU per update" + held_idle,
+                _check(cost < 10),
+                "",
+            )
+        )
+    elif cost is not None:  # a run from before the paired runs
         base = [run for run in streams["summary"] if not run["streams_held"]]
         held = next(r for r in streams["summary"] if r["streams_held"] and r["updates_per_s"])
         p99 = "/".join(_fmt(run["p99_ms"]) for run in base)
-        idle = streams.get("summary_idle_cost_percent")
         rows.append(
             (
                 f"streams: holding {held['streams_held']:,} costs warm `/summary` < 10% of "
                 "its req/s (with an update a second, as the old service was measured)",
                 f"{_fmt(cost)}% ({_fmt(streams['summary_baseline_rps'], 0)} -> "
                 f"{_fmt(held['rps'], 0)} req/s; p99 {p99} -> {_fmt(held['p99_ms'])} ms)"
-                + (f"; held idle: {_fmt(idle)}%" if idle is not None else ""),
+                + held_idle,
                 _check(cost < 10),
                 "",
             )
         )
     return rows
+
+
+def _pairs_of(pairs: list[Any]) -> str:
+    return f"{len(pairs)} pair" + ("" if len(pairs) == 1 else "s")
+
+
+def _summary_pairs(r: dict[str, Any], config: BenchConfig) -> list[str]:
+    """Warm ``/summary`` with and without the streams, in alternating pairs of wrk runs."""
+    pairs = r["summary_pairs"]
+    held = pairs[0]["streams_held"]
+    out = [
+        f"Warm `/summary` under wrk (the web server, `{r['web_command']}`, up for the whole "
+        "section, on the same core as the streams process and the loop; wrk on the other "
+        f"core, {config.connections} connections, runs of {config.wrk_duration} s"
+        + ("" if config.smoke else ", each after a 1 s warm-up")
+        + "). The load client stops reading during the runs (the kernel keeps "
+        "what arrives). What holding the streams costs, with a check-in a second (so that "
+        "the streams process fans out an update a second, the old service's condition: it "
+        f"sent one every loop cycle): {_pairs_of(pairs)} of runs back to back, one with no "
+        f"stream held (the load client closes every stream and the streams worker is seen "
+        f"to drop their sockets) and one with {held:,} held (opened again), the order "
+        "alternating from pair to pair so that the shared machine's drift falls on both "
+        "sides. Cost = 1 - req/s with / req/s without, per pair; the figure is their "
+        "median. Fan-out CPU per update: the streams worker's CPU seconds during the run with "
+        "the streams over the updates published in it (it includes what the worker does "
+        "anyway: the keepalives, one Redis read per change). CPU % = of one core.\n"
+    ]
+    out.append(
+        f"| pair | first | req/s without | req/s with {held:,} | cost % | p99 ms without | "
+        "p99 ms with | updates | fan-out ms CPU per update | streams worker CPU % "
+        "without / with | web worker CPU % without / with | delivery p99 ms | errors |"
+    )
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for pair in pairs:
+        out.append(
+            f"| {pair['pair']} | {'without' if pair['first'] == 'baseline' else 'with'} | "
+            f"{_fmt(pair['baseline_rps'], 0)} | {_fmt(pair['loaded_rps'], 0)} | "
+            f"{_fmt(pair['cost_percent'])} | {_fmt(pair['baseline_p99_ms'], 2)} | "
+            f"{_fmt(pair['loaded_p99_ms'], 2)} | {pair['updates']} | "
+            f"{_fmt(pair['fanout_cpu_ms_per_update'])} | "
+            f"{_fmt(pair['baseline_streams_cpu_percent'])} / "
+            f"{_fmt(pair['streams_cpu_percent'])} | "
+            f"{_fmt(pair['baseline_web_cpu_percent'], 0)} / "
+            f"{_fmt(pair['web_cpu_percent'], 0)} | {_fmt(pair['delivery_p99_ms'], 0)} | "
+            f"{pair['errors']} |"
+        )
+    out.append("")
+    out.append(
+        f"Cost of holding {held:,} streams, with an update a second: "
+        f"**{_fmt(r['summary_cost_percent'])}%** of `/summary`'s req/s, the median of "
+        f"{_pairs_of(pairs)} (from {_fmt(r['summary_cost_min_percent'])}% to "
+        f"{_fmt(r['summary_cost_max_percent'])}%; medians "
+        f"{_fmt(r['summary_baseline_rps'], 0)} req/s without, "
+        f"{_fmt(r['summary_loaded_rps'], 0)} with). The fan-out: "
+        f"**{_fmt(r['fanout_cpu_ms_per_update'])} ms** of the streams worker's CPU per "
+        f"update ({_fmt(r['fanout_streams_cpu_percent'])}% of its core during the runs); the "
+        f"web worker had {_fmt(r['summary_web_cpu_percent'], 0)}% of the core with the "
+        f"streams, {_fmt(r['summary_baseline_web_cpu_percent'], 0)}% without.\n"
+    )
+    closes = [c["close"] for c in r.get("summary_closes_and_regrows", []) if "close" in c]
+    grows = [c["grow"] for c in r.get("summary_closes_and_regrows", []) if "grow" in c]
+    if closes or grows:
+        spans = []
+        if closes:
+            seconds = [c["server_seconds"] for c in closes]
+            spans.append(
+                f"closing every stream until the worker had let go of them took "
+                f"{_fmt(min(seconds), 2)}-{_fmt(max(seconds), 2)} s"
+            )
+        if grows:
+            seconds = [g["seconds"] for g in grows]
+            spans.append(
+                f"opening {held:,} again {_fmt(min(seconds), 2)}-{_fmt(max(seconds), 2)} s"
+            )
+        out.append("Between runs, " + "; ".join(spans) + ".\n")
+    idle = next((run for run in r["summary"] if run.get("role") == "idle"), None)
+    if idle is not None and r.get("summary_idle_cost_percent") is not None:
+        out.append(
+            f"Held idle (one run before the pairs, {idle['streams_held']:,} streams, no "
+            f"update): {_fmt(idle['rps'], 0)} req/s, p99 {_fmt(idle['p99_ms'], 2)} ms, "
+            f"{idle['errors']} errors, streams worker {_fmt(idle['streams_cpu_percent'])}% "
+            "CPU; against the run without streams right after it: "
+            f"{_fmt(r['summary_idle_cost_percent'])}% (one run each, and that one has a "
+            "check-in a second: indicative only).\n"
+        )
+    return out
+
+
+def _summary_runs(r: dict[str, Any], config: BenchConfig) -> list[str]:
+    """Warm ``/summary`` as a run from before the paired runs measured it."""
+    out: list[str] = []
+    out.append(
+        f"Warm `/summary` under wrk (the web server, `{r['web_command']}`, up for the "
+        "whole section, on the same core as the streams process and the loop; wrk on the "
+        "other core, "
+        f"{config.connections} connections, median of {config.wrk_runs} runs of "
+        f"{config.wrk_duration} s) with no stream, with streams held idle, and with "
+        "streams held and a check-in a second, so that the streams process fans out an "
+        "update a second (the old service's condition: it sent one every loop cycle). "
+        "The load client stops reading during the runs (the kernel keeps what arrives). "
+        "The runs without streams come before the first stream opens and after the last "
+        "closes (a check-in a second there too); the cost is measured against their "
+        "median.\n"
+    )
+    out.append("| streams held | updates/s | req/s | p50 ms | p99 ms | errors | load avg |")
+    out.append("|---|---|---|---|---|---|---|")
+    for run in r["summary"]:
+        out.append(
+            f"| {run['streams_held']:,} | {run.get('updates_per_s', 1)} | "
+            f"{_fmt(run['rps'], 0)} | {_fmt(run['p50_ms'], 2)} | "
+            f"{_fmt(run['p99_ms'], 2)} | {run['errors']} | {_fmt(run['loadavg_1m'], 1)} |"
+        )
+    out.append("")
+    if r.get("summary_cost_percent") is not None:
+        out.append(
+            f"Cost of holding the streams, with an update a second: "
+            f"{_fmt(r['summary_cost_percent'])}% of `/summary`'s req/s "
+            f"({_fmt(r['summary_baseline_rps'], 0)} req/s without)"
+            + (
+                f"; held idle: {_fmt(r['summary_idle_cost_percent'])}%.\n"
+                if r.get("summary_idle_cost_percent") is not None
+                else ".\n"
+            )
+        )
+    return out
 
 
 def stream_section(r: dict[str, Any], config: BenchConfig) -> list[str]:
@@ -522,40 +664,10 @@ def stream_section(r: dict[str, Any], config: BenchConfig) -> list[str]:
             f"{_fmt(level['loadavg_1m'], 1) if 'loadavg_1m' in level else '-'} |"
         )
     out.append("")
-    if r["summary"]:
-        out.append(
-            f"Warm `/summary` under wrk (the web server, `{r['web_command']}`, up for the "
-            "whole section, on the same core as the streams process and the loop; wrk on the "
-            "other core, "
-            f"{config.connections} connections, median of {config.wrk_runs} runs of "
-            f"{config.wrk_duration} s) with no stream, with streams held idle, and with "
-            "streams held and a check-in a second, so that the streams process fans out an "
-            "update a second (the old service's condition: it sent one every loop cycle). "
-            "The load client stops reading during the runs (the kernel keeps what arrives). "
-            "The runs without streams come before the first stream opens and after the last "
-            "closes (a check-in a second there too); the cost is measured against their "
-            "median.\n"
-        )
-        out.append("| streams held | updates/s | req/s | p50 ms | p99 ms | errors | load avg |")
-        out.append("|---|---|---|---|---|---|---|")
-        for run in r["summary"]:
-            out.append(
-                f"| {run['streams_held']:,} | {run.get('updates_per_s', 1)} | "
-                f"{_fmt(run['rps'], 0)} | {_fmt(run['p50_ms'], 2)} | "
-                f"{_fmt(run['p99_ms'], 2)} | {run['errors']} | {_fmt(run['loadavg_1m'], 1)} |"
-            )
-        out.append("")
-        if r.get("summary_cost_percent") is not None:
-            out.append(
-                f"Cost of holding the streams, with an update a second: "
-                f"{_fmt(r['summary_cost_percent'])}% of `/summary`'s req/s "
-                f"({_fmt(r['summary_baseline_rps'], 0)} req/s without)"
-                + (
-                    f"; held idle: {_fmt(r['summary_idle_cost_percent'])}%.\n"
-                    if r.get("summary_idle_cost_percent") is not None
-                    else ".\n"
-                )
-            )
+    if r.get("summary_pairs"):
+        out.extend(_summary_pairs(r, config))
+    elif r["summary"]:
+        out.extend(_summary_runs(r, config))
     return out
 
 
@@ -778,6 +890,33 @@ def _stream_panels(streams: dict[str, Any] | None, top: Any, bottom: Any) -> Non
     )
     memory.set_ylabel("worker KiB per stream (bars)")
     top.legend(fontsize=7)
+    pairs = streams.get("summary_pairs")
+    if pairs:  # without and with the streams, side by side, pair by pair
+        held = pairs[0]["streams_held"]
+        where = range(len(pairs))
+        bottom.bar(
+            [n - 0.2 for n in where],
+            [pair["baseline_rps"] for pair in pairs],
+            width=0.4,
+            label="no stream",
+        )
+        bottom.bar(
+            [n + 0.2 for n in where],
+            [pair["loaded_rps"] for pair in pairs],
+            width=0.4,
+            label=f"{held:,} streams",
+        )
+        bottom.set_xticks(
+            list(where),
+            [f"pair {pair['pair']}\n{_fmt(pair['cost_percent'])}%" for pair in pairs],
+        )
+        bottom.set_title(
+            f"warm /summary, 1 update/s: {held:,} streams cost "
+            f"{_fmt(streams['summary_cost_percent'])}% (median)"
+        )
+        bottom.legend(fontsize=7)
+        bottom.set_ylabel("req/s")
+        return
     runs = streams["summary"]
     bottom.bar(
         [

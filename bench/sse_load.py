@@ -13,6 +13,11 @@ server is not on, and is driven over stdin/stdout with one JSON object per line:
 - ``{"pause": true}`` / ``{"resume": true}``: stop and restart reading the streams (the
   kernel keeps what arrives meanwhile), so that this process costs its core nothing while
   another load generator runs there.
+- ``{"close_all": true}``: close every stream (and every one still opening) with a reset,
+  at once; answers how many were closed and how long it took. The server sees each reset
+  when it next reads that socket (at once: it waits on every one); ``bench.streams`` waits
+  for the streams worker's sockets to go. A later ``grow`` opens from none again, over the
+  same source addresses.
 - ``{"quit": true}``: close every stream with a reset (no TIME_WAIT left behind) and exit.
 
 Non-blocking sockets and one epoll in one thread. Every read is a ``recvmsg`` with
@@ -364,6 +369,15 @@ class LoadClient:
         elif "resume" in command:
             self.paused = False
             self.finish({"resumed": True})
+        elif "close_all" in command:
+            closed = len(self.streams)
+            for stream in list(self.streams.values()):
+                self.close(stream, reset=True)
+            self.pending.clear()
+            self.held = 0
+            self.window = []
+            self.opened_total = 0  # the next streams start again on the first source address
+            self.finish({"closed": closed, "seconds": time.monotonic() - self.command_started})
         elif "quit" in command:
             for stream in list(self.streams.values()):
                 self.close(stream, reset=True)

@@ -10,10 +10,21 @@ and every stream should get an ``update``. Delivery time = the kernel's receive 
 the client's socket minus the instant the update stands for (``bench.sse_load``).
 
 Then warm ``/summary`` under wrk (``bench.http``: the web server, one worker on the server
-core, up for the whole section) with no stream held (before the first opens and after the last closes) and with
-``stream_wrk_held`` streams held, idle, then with a check-in a second (the old service's
-condition: it sent an update every loop cycle), so that the streams process fans out an
-update a second while wrk runs.
+core, up for the whole section) at ``stream_wrk_held`` streams: once with them held idle,
+then what holding them costs with a check-in a second (the old service's condition: it sent
+an update every loop cycle), so that the streams process fans out an update a second while
+wrk runs. The machine is shared and its speed drifts by more than that cost between runs
+minutes apart, so the cost is measured in ``stream_cost_pairs`` pairs of back-to-back wrk
+runs, one with no stream held (the load client closes every stream and the streams worker's
+sockets are seen to go) and one with ``stream_wrk_held`` held (``grow`` opens them again),
+both with a check-in a second, the order alternating (A-B, B-A, ...) so that drift falls on
+both sides; each pair gives a cost, the figure is their median (and their spread). On
+the bench machine, closing 5,000 streams took 0.1-0.3 s until the streams worker had let go
+of their sockets, and opening them again 0.6-1.6 s (a run is 10 s): cheap enough that the
+runs without streams hold none at all, rather than holding them with updates paused.
+
+The streams worker's CPU is also read over each run: its CPU seconds during a loaded run
+over the updates published in it is the fan-out's cost per update, measured directly.
 """
 
 from __future__ import annotations
@@ -37,6 +48,9 @@ from bench.stats import median
 STREAM_PATH = "/api/visitors/today/stream"
 LOOP_INTERVAL_MS = 1000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SOCKETS_LEFT = 5  # streams the worker may still hold when "every stream has closed"
+CLOSE_TIMEOUT_S = 60.0
+REPORT_WAIT_S = 2.0  # after a loaded run: the last updates reach the (resumed) client
 
 
 def free_port() -> int:
@@ -163,6 +177,18 @@ class LoadClient:
         finally:
             self.ask(resume=True)
 
+    def close_all(self, worker: int, sockets_zero: int) -> dict[str, Any]:
+        """Close every stream (``close_all``), then wait until the streams worker holds no
+        more sockets than it did before any stream opened (``SOCKETS_LEFT`` may linger): it
+        has seen every stream go and ended its response."""
+        started = time.monotonic()
+        answer = self.ask(close_all=True)
+        while (left := socket_fds(worker) - sockets_zero) > SOCKETS_LEFT:
+            if time.monotonic() - started > CLOSE_TIMEOUT_S:
+                break
+            time.sleep(0.02)
+        return {**answer, "server_seconds": time.monotonic() - started, "sockets_left": left}
+
     def close(self) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(OSError, RuntimeError, ValueError):
@@ -180,6 +206,15 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def socket_fds(pid: int) -> int:
+    """Open sockets of ``pid`` (every stream is one)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+    return count
 
 
 class CheckIns:
@@ -274,48 +309,194 @@ def level(
     }
 
 
-def summary_under_load(
+def summary_run(
     config: BenchConfig,
-    client: LoadClient | None,
+    client: LoadClient,
     checkins: CheckIns,
-    held: int,
     *,
-    updates: bool = True,
+    held: int,
+    updates: bool,
+    worker: int,
+    web_worker: int | None,
+    checkins_running: bool = False,
 ) -> dict[str, Any]:
-    """wrk on warm ``/summary`` (the web server is up) while ``held`` streams are held, with
-    a check-in (so an update) a second or none; the load client stops reading meanwhile
-    (its core is wrk's)."""
+    """One wrk run on warm ``/summary`` (the web server is up) while ``held`` streams are
+    held, with a check-in (so an update) a second or none (``checkins_running``: the caller's
+    ``checkins_every`` already inserts them); the load client stops reading meanwhile (its
+    core is wrk's; the kernel keeps what arrives, stamped).
+
+    The CPU seconds of the streams worker and of the web worker are read around the wrk run
+    itself. With streams held and updates, the updates published during it are counted
+    afterwards from what the streams received (each update's instant, ``published_ms``,
+    within the run): the streams worker's CPU seconds over them is the fan-out's CPU per
+    update. An update published just before the run spends some of its fan-out inside it,
+    one just before the end some after it: at a steady update a second, these cancel."""
     url = f"http://127.0.0.1:{config.port}{http.PATHS['summary']}"
-    paused = contextlib.nullcontext() if client is None else client.paused()
-    driven = checkins_every(checkins, 1.0) if updates else contextlib.nullcontext()
-    with paused, driven:
-        if not config.smoke:  # warm-up
-            http.load(url, connections=config.connections, duration=1, cpus=None)
-        runs = [
-            http.load(
+    counting = held > 0 and updates
+    driven = (
+        contextlib.nullcontext()
+        if checkins_running or not updates
+        else checkins_every(checkins, 1.0)
+    )
+    with driven:
+        if counting:
+            client.ask(mark=True)
+        with client.paused():
+            if not config.smoke:  # warm-up; the streams worker settles after a close or grow
+                http.load(url, connections=config.connections, duration=1, cpus=None)
+            streams_cpu, web_cpu = cpu_seconds(worker), _cpu_or_nan(web_worker)
+            first_ms, started = time.time() * 1000, time.monotonic()
+            run = http.load(
                 url,
                 connections=config.connections,
                 duration=config.wrk_duration,
                 cpus=config.client_cpu,
             )
-            for _ in range(config.wrk_runs)
-        ]
-    result = {
+            seconds, last_ms = time.monotonic() - started, time.time() * 1000
+            streams_cpu = cpu_seconds(worker) - streams_cpu
+            web_cpu = _cpu_or_nan(web_worker) - web_cpu
+    result: dict[str, Any] = {
         "streams_held": held,
         "updates_per_s": 1 if updates else 0,
-        "rps": median([r["rps"] for r in runs]),
-        "p50_ms": median([r["p50_ms"] for r in runs]),
-        "p99_ms": median([r["p99_ms"] for r in runs]),
-        "errors": sum(r["errors"] for r in runs),
-        "runs": runs,
+        "rps": run["rps"],
+        "p50_ms": run["p50_ms"],
+        "p99_ms": run["p99_ms"],
+        "errors": run["errors"],
+        "runs": [run],
+        "seconds": seconds,
+        "streams_cpu_s": streams_cpu,
+        "streams_cpu_percent": streams_cpu / seconds * 100,
+        "web_cpu_percent": web_cpu / seconds * 100,
         "loadavg_1m": os.getloadavg()[0],
     }
-    driving = "an update a second" if updates else "no update"
+    if counting:
+        figures = client.ask(report={"expect": 10**9, "timeout": REPORT_WAIT_S})
+        pushed = [u for u in figures["per_update"] if first_ms <= u["published_ms"] < last_ms]
+        result.update(
+            {
+                "updates": len(pushed),
+                "fanout_cpu_ms_per_update": streams_cpu * 1000 / len(pushed)
+                if pushed
+                else float("nan"),
+                "delivery_p99_ms": max((u["p99_ms"] for u in pushed), default=float("nan")),
+                "clients_missing_updates": figures["clients_missing_updates"],
+            }
+        )
+    condition = "an update a second" if updates else "no update"
     print(
-        f"bench: streams /summary with {held:6,} streams held, {driving:18}: "
-        f"{result['rps']:7.0f} req/s p99={result['p99_ms']:.1f}ms errors={result['errors']}"
+        f"bench: streams /summary with {held:6,} streams held, {condition:18}: "
+        f"{result['rps']:7.0f} req/s p99={result['p99_ms']:.1f}ms errors={result['errors']}, "
+        f"streams worker {result['streams_cpu_percent']:.1f}% CPU, "
+        f"web worker {result['web_cpu_percent']:.0f}% CPU"
+        + (
+            f", {result['updates']} updates: {result['fanout_cpu_ms_per_update']:.1f} ms CPU each"
+            if counting
+            else ""
+        )
     )
     return result
+
+
+def _cpu_or_nan(pid: int | None) -> float:
+    return cpu_seconds(pid) if pid else float("nan")
+
+
+def summary_cost(
+    config: BenchConfig,
+    client: LoadClient,
+    checkins: CheckIns,
+    *,
+    target: int,
+    held: int,
+    worker: int,
+    web_worker: int | None,
+    sockets_zero: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """What holding ``target`` streams costs warm ``/summary`` with an update a second:
+    ``stream_cost_pairs`` pairs of wrk runs, each one run with no stream held and one with
+    ``target`` held, a check-in a second in both, the order alternating (baseline first,
+    then loaded first, ...; so B-A follows A-B without a change in between) so that the
+    machine's drift falls on both sides alike. ``held`` streams are held on entry.
+
+    No stream held means none at all: the load client closes every stream and the
+    streams worker is seen to drop their sockets (``LoadClient.close_all``), then ``grow``
+    opens ``target`` again. Both take seconds at 5,000 (the module's docstring), much less
+    than a run, and happen before the warm-up. Answers the runs (in order), the pairs and
+    the closes and regrows."""
+    runs: list[dict[str, Any]] = []
+    pairs: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    # A check-in a second, steady from the first run's start to the last's end.
+    with checkins_every(checkins, 1.0):
+        for number in range(1, config.stream_cost_pairs + 1):
+            order = ("baseline", "loaded") if number % 2 else ("loaded", "baseline")
+            pair: dict[str, dict[str, Any]] = {}
+            for role in order:
+                wanted = target if role == "loaded" else 0
+                if bool(held) != bool(wanted):
+                    change = _hold(client, wanted, worker, sockets_zero)
+                    changes.append({"pair": number, **change})
+                    held = change["held"]
+                run = summary_run(
+                    config,
+                    client,
+                    checkins,
+                    held=held,
+                    updates=True,
+                    checkins_running=True,
+                    worker=worker,
+                    web_worker=web_worker,
+                )
+                run.update({"pair": number, "role": role})
+                runs.append(run)
+                pair[role] = run
+            base, loaded = pair["baseline"], pair["loaded"]
+            pairs.append(
+                {
+                    "pair": number,
+                    "first": order[0],
+                    "streams_held": loaded["streams_held"],
+                    "baseline_rps": base["rps"],
+                    "loaded_rps": loaded["rps"],
+                    "cost_percent": (1 - loaded["rps"] / base["rps"]) * 100,
+                    "baseline_p99_ms": base["p99_ms"],
+                    "loaded_p99_ms": loaded["p99_ms"],
+                    "errors": base["errors"] + loaded["errors"],
+                    "updates": loaded.get("updates", 0),
+                    "fanout_cpu_ms_per_update": loaded.get(
+                        "fanout_cpu_ms_per_update", float("nan")
+                    ),
+                    "streams_cpu_percent": loaded["streams_cpu_percent"],
+                    "baseline_streams_cpu_percent": base["streams_cpu_percent"],
+                    "web_cpu_percent": loaded["web_cpu_percent"],
+                    "baseline_web_cpu_percent": base["web_cpu_percent"],
+                    "delivery_p99_ms": loaded.get("delivery_p99_ms", float("nan")),
+                }
+            )
+            print(
+                f"bench: streams /summary pair {number}/{config.stream_cost_pairs} "
+                f"({order[0]} first): {base['rps']:,.0f} -> {loaded['rps']:,.0f} req/s with "
+                f"{loaded['streams_held']:,} held, cost {pairs[-1]['cost_percent']:.1f}%"
+            )
+    return runs, pairs, changes
+
+
+def _hold(client: LoadClient, wanted: int, worker: int, sockets_zero: int) -> dict[str, Any]:
+    """Close every stream (``wanted`` 0), or open ``wanted`` from none."""
+    if not wanted:
+        closed = client.close_all(worker, sockets_zero)
+        print(
+            f"bench: streams closed {closed['closed']:,} in {closed['seconds']:.2f}s; the "
+            f"worker let go of them in {closed['server_seconds']:.2f}s "
+            f"({closed['sockets_left']} sockets over its count with none)"
+        )
+        return {"close": closed, "held": 0}
+    grown = client.ask(grow=wanted)
+    print(
+        f"bench: streams opened {grown['held']:,} again in {grown['seconds']:.2f}s "
+        f"({grown['failed']} failed)"
+    )
+    return {"grow": grown, "held": grown["held"]}
 
 
 def _print_level(result: dict[str, Any]) -> None:
@@ -335,18 +516,20 @@ def streams(config: BenchConfig) -> dict[str, Any]:
     checkins = CheckIns()
     levels: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
+    pairs: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     points = sorted({*config.stream_levels, config.stream_wrk_held})
     web = http.ServerSpec(http.PRIMARY, 1, config.server_cpu)
     try:
         with (
             sync_loop(config),
             streams_server(config, port) as worker,
-            http.server(web, config),
+            http.server(web, config) as web_process,
         ):
-            rss_zero = http.rss_kib(worker)
+            web_worker = next(iter(http.children(web_process.pid)), None)
+            rss_zero, sockets_zero = http.rss_kib(worker), socket_fds(worker)
             client = LoadClient(config, port)
             try:
-                summary.append(summary_under_load(config, client, checkins, 0))
                 for point in points:
                     grown = client.ask(grow=point)
                     if point in config.stream_levels:
@@ -359,22 +542,37 @@ def streams(config: BenchConfig) -> dict[str, Any]:
                         )
                         _print_level(levels[-1])
                     if point == config.stream_wrk_held:
-                        for updates in (False, True):
-                            summary.append(
-                                summary_under_load(
-                                    config, client, checkins, grown["held"], updates=updates
-                                )
-                            )
+                        idle = summary_run(
+                            config,
+                            client,
+                            checkins,
+                            held=grown["held"],
+                            updates=False,
+                            worker=worker,
+                            web_worker=web_worker,
+                        )
+                        summary.append({**idle, "role": "idle"})
+                        runs, pairs, changes = summary_cost(
+                            config,
+                            client,
+                            checkins,
+                            target=point,
+                            held=grown["held"],
+                            worker=worker,
+                            web_worker=web_worker,
+                            sockets_zero=sockets_zero,
+                        )
+                        summary.extend(runs)
             finally:
                 client.close()
-            # The baseline again, every stream closed: the machine is shared and noisy.
-            summary.append(summary_under_load(config, None, checkins, 0))
     finally:
         checkins.remove()
-    base = median([run["rps"] for run in summary if run["streams_held"] == 0])
-    idle = [run for run in summary if run["streams_held"] and not run["updates_per_s"]]
-    held = [run for run in summary if run["streams_held"] and run["updates_per_s"]]
-    return {
+    costs = [pair["cost_percent"] for pair in pairs]
+    idle_run = next((run for run in summary if run.get("role") == "idle"), None)
+    # The held-idle run against the baseline run right after it (one run each, and the
+    # baseline has a check-in a second: indicative only).
+    after_idle = next((run for run in summary if run.get("role") == "baseline"), None)
+    result = {
         "path": STREAM_PATH,
         "server_command": streams_command(config),
         "loop_command": loop_command(),
@@ -384,7 +582,34 @@ def streams(config: BenchConfig) -> dict[str, Any]:
         "worker_rss_zero_mib": rss_zero / 1024,
         "levels": levels,
         "summary": summary,
-        "summary_baseline_rps": base,
-        "summary_cost_percent": (1 - held[0]["rps"] / base) * 100 if held else None,
-        "summary_idle_cost_percent": (1 - idle[0]["rps"] / base) * 100 if idle else None,
+        "summary_pairs": pairs,
+        "summary_closes_and_regrows": changes,
+        "summary_baseline_rps": median([pair["baseline_rps"] for pair in pairs]),
+        "summary_loaded_rps": median([pair["loaded_rps"] for pair in pairs]),
+        "summary_cost_percent": median(costs) if costs else None,
+        "summary_cost_min_percent": min(costs, default=None),
+        "summary_cost_max_percent": max(costs, default=None),
+        "summary_idle_cost_percent": (1 - idle_run["rps"] / after_idle["rps"]) * 100
+        if idle_run and after_idle
+        else None,
+        "fanout_cpu_ms_per_update": median(  # a run with no update counted gives NaN
+            [pair["fanout_cpu_ms_per_update"] for pair in pairs if pair["updates"]]
+        ),
+        "fanout_streams_cpu_percent": median([pair["streams_cpu_percent"] for pair in pairs]),
+        "summary_web_cpu_percent": median([pair["web_cpu_percent"] for pair in pairs]),
+        "summary_baseline_web_cpu_percent": median(
+            [pair["baseline_web_cpu_percent"] for pair in pairs]
+        ),
     }
+    if costs:
+        print(
+            f"bench: streams /summary with {pairs[0]['streams_held']:,} held and an update a "
+            f"second costs {result['summary_cost_percent']:.1f}% of its req/s (median of "
+            f"{len(costs)} pair{'s' if len(costs) > 1 else ''}, {min(costs):.1f}% to "
+            f"{max(costs):.1f}%); the fan-out: "
+            f"{result['fanout_cpu_ms_per_update']:.1f} ms of the streams worker's CPU per "
+            f"update ({result['fanout_streams_cpu_percent']:.1f}% CPU); web worker "
+            f"{result['summary_web_cpu_percent']:.0f}% CPU (without streams: "
+            f"{result['summary_baseline_web_cpu_percent']:.0f}%)"
+        )
+    return result

@@ -94,15 +94,20 @@ def test_smoke_run_writes_a_report(tmp_path, smoke_db_name):
     assert level["deliveries"] == 100 and level["clients_missing_updates"] == 0
     assert 0 < level["p50_ms"] <= level["p99_ms"] <= level["max_ms"] < 10_000
     assert level["untimed_reads"] == 0  # every read came with the kernel's receive stamp
+    # /summary: held idle once, then one pair (smoke): no stream held, then 50 held again.
+    streams = results["streams"]
     assert [
-        (run["streams_held"], run["updates_per_s"]) for run in results["streams"]["summary"]
-    ] == [
-        (0, 1),
-        (50, 0),
-        (50, 1),
-        (0, 1),
-    ]
-    assert all(run["rps"] > 0 and run["errors"] == 0 for run in results["streams"]["summary"])
+        (run["role"], run["streams_held"], run["updates_per_s"]) for run in streams["summary"]
+    ] == [("idle", 50, 0), ("baseline", 0, 1), ("loaded", 50, 1)]
+    assert all(run["rps"] > 0 and run["errors"] == 0 for run in streams["summary"])
+    (pair,) = streams["summary_pairs"]
+    assert pair["first"] == "baseline" and pair["streams_held"] == 50
+    assert streams["summary_cost_percent"] == pair["cost_percent"]
+    assert pair["web_cpu_percent"] > 0 and pair["streams_cpu_percent"] >= 0
+    closed, grown = streams["summary_closes_and_regrows"]
+    assert closed["close"]["closed"] == 50 and closed["close"]["sockets_left"] <= 5
+    assert grown["grow"]["held"] == 50
+    assert "| pair | first | req/s without |" in report
 
     docs_after = {p: p.stat().st_mtime for p in DOCS.glob("*")} if DOCS.exists() else {}
     assert docs_after == docs_before, "the smoke run must not touch docs/"
