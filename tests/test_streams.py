@@ -7,6 +7,7 @@ EventSource would (tests/sse_client.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -414,3 +415,31 @@ def test_a_client_that_does_not_read_is_dropped(tmp_path, table):
                 probe.close()
         slow.close()
         assert dropped, f"the slow client still held its slot after {count} changes"
+
+
+def test_a_cancelled_client_does_not_stop_the_others_waking():
+    """One wake-up resolves every waiting client; a client cancelled while waiting (it went
+    away, or was cut) neither breaks the wake-up nor lingers after it."""
+    from visitors.streams import Hub
+
+    async def scenario() -> tuple[list[str], int]:
+        hub = Hub(keepalive_s=3600, max_clients=10)
+        woken: list[str] = []
+
+        async def client(name: str) -> None:
+            await hub.wait()
+            woken.append(name)
+
+        tasks = {name: asyncio.create_task(client(name)) for name in ("a", "b", "c")}
+        await asyncio.sleep(0)
+        tasks["b"].cancel()
+        await asyncio.sleep(0)
+        hub._wake()
+        await asyncio.wait_for(asyncio.gather(tasks["a"], tasks["c"]), 1)
+        left = len(hub._waiters)
+        hub.close()
+        return sorted(woken), left
+
+    woken, left = asyncio.run(scenario())
+    assert woken == ["a", "c"]
+    assert left == 0
