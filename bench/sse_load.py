@@ -371,18 +371,21 @@ class LoadClient:
             self.finish({"resumed": True})
         elif "close_all" in command:
             closed = len(self.streams)
-            for stream in list(self.streams.values()):
-                self.close(stream, reset=True)
+            self.close_every()
             self.pending.clear()
             self.held = 0
             self.window = []
             self.opened_total = 0  # the next streams start again on the first source address
             self.finish({"closed": closed, "seconds": time.monotonic() - self.command_started})
         elif "quit" in command:
-            for stream in list(self.streams.values()):
-                self.close(stream, reset=True)
+            self.close_every()
             self.finish({"quit": True})
             self.done = True
+
+    def close_every(self) -> None:
+        """Close every stream with a reset (no TIME_WAIT left behind)."""
+        for stream in list(self.streams.values()):
+            self.close(stream, reset=True)
 
     def finish(self, value: dict[str, Any]) -> None:
         self.command = None

@@ -312,18 +312,16 @@ def level(
 def summary_run(
     config: BenchConfig,
     client: LoadClient,
-    checkins: CheckIns,
     *,
     held: int,
     updates: bool,
     worker: int,
     web_worker: int | None,
-    checkins_running: bool = False,
 ) -> dict[str, Any]:
     """One wrk run on warm ``/summary`` (the web server is up) while ``held`` streams are
-    held, with a check-in (so an update) a second or none (``checkins_running``: the caller's
-    ``checkins_every`` already inserts them); the load client stops reading meanwhile (its
-    core is wrk's; the kernel keeps what arrives, stamped).
+    held, with a check-in (so an update) a second, which the caller's ``checkins_every``
+    inserts, or none; the load client stops reading meanwhile (its core is wrk's; the
+    kernel keeps what arrives, stamped).
 
     The CPU seconds of the streams worker and of the web worker are read around the wrk run
     itself. With streams held and updates, the updates published during it are counted
@@ -333,28 +331,22 @@ def summary_run(
     one just before the end some after it: at a steady update a second, these cancel."""
     url = f"http://127.0.0.1:{config.port}{http.PATHS['summary']}"
     counting = held > 0 and updates
-    driven = (
-        contextlib.nullcontext()
-        if checkins_running or not updates
-        else checkins_every(checkins, 1.0)
-    )
-    with driven:
-        if counting:
-            client.ask(mark=True)
-        with client.paused():
-            if not config.smoke:  # warm-up; the streams worker settles after a close or grow
-                http.load(url, connections=config.connections, duration=1, cpus=None)
-            streams_cpu, web_cpu = cpu_seconds(worker), _cpu_or_nan(web_worker)
-            first_ms, started = time.time() * 1000, time.monotonic()
-            run = http.load(
-                url,
-                connections=config.connections,
-                duration=config.wrk_duration,
-                cpus=config.client_cpu,
-            )
-            seconds, last_ms = time.monotonic() - started, time.time() * 1000
-            streams_cpu = cpu_seconds(worker) - streams_cpu
-            web_cpu = _cpu_or_nan(web_worker) - web_cpu
+    if counting:
+        client.ask(mark=True)
+    with client.paused():
+        if not config.smoke:  # warm-up; the streams worker settles after a close or grow
+            http.load(url, connections=config.connections, duration=1, cpus=None)
+        streams_cpu, web_cpu = cpu_seconds(worker), _cpu_or_nan(web_worker)
+        first_ms, started = time.time() * 1000, time.monotonic()
+        run = http.load(
+            url,
+            connections=config.connections,
+            duration=config.wrk_duration,
+            cpus=config.client_cpu,
+        )
+        seconds, last_ms = time.monotonic() - started, time.time() * 1000
+        streams_cpu = cpu_seconds(worker) - streams_cpu
+        web_cpu = _cpu_or_nan(web_worker) - web_cpu
     result: dict[str, Any] = {
         "streams_held": held,
         "updates_per_s": 1 if updates else 0,
@@ -440,10 +432,8 @@ def summary_cost(
                 run = summary_run(
                     config,
                     client,
-                    checkins,
                     held=held,
                     updates=True,
-                    checkins_running=True,
                     worker=worker,
                     web_worker=web_worker,
                 )
@@ -545,7 +535,6 @@ def streams(config: BenchConfig) -> dict[str, Any]:
                         idle = summary_run(
                             config,
                             client,
-                            checkins,
                             held=grown["held"],
                             updates=False,
                             worker=worker,
