@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,9 +31,16 @@ class EventStream:
     headers: dict[str, str] = field(default_factory=dict)
     comments: list[str] = field(default_factory=list)
     retry: int | None = None
+    receive_buffer: int | None = None  # SO_RCVBUF, set before connecting (a slow reader)
 
     def __post_init__(self) -> None:
         self.connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        if self.receive_buffer is not None:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+            sock.settimeout(10)
+            sock.connect((self.host, self.port))
+            self.connection.sock = sock
         self.connection.request(
             "GET", self.path, headers={"Accept": "text/event-stream", **self.headers}
         )

@@ -418,32 +418,177 @@ def test_a_client_that_does_not_read_is_dropped(tmp_path, table):
         assert dropped, f"the slow client still held its slot after {count} changes"
 
 
-def test_a_cancelled_client_does_not_stop_the_others_waking():
-    """One wake-up resolves every waiting client; a client cancelled while waiting (it went
-    away, or was cut) neither breaks the wake-up nor lingers after it."""
-    from visitors.streams import Hub
+def _send_queue(local_port: int, remote_port: int) -> int:
+    """Bytes the kernel holds for sending on the loopback TCP connection between the two
+    ports (``/proc/net/tcp``'s ``tx_queue``): what the peer has not taken yet."""
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, remote = (int(field.split(":")[1], 16) for field in fields[1:3])
+            if (local, remote) == (local_port, remote_port):
+                return int(fields[4].split(":")[0], 16)
+    return 0
 
-    async def scenario() -> tuple[list[str], int]:
-        hub = Hub(keepalive_s=3600, max_clients=10)
-        woken: list[str] = []
 
-        async def client(name: str) -> None:
-            await hub.wait()
-            woken.append(name)
+def test_a_client_that_reads_late_catches_up_with_the_latest_summary(tmp_path, table):
+    """A client that stops reading makes the server's writes to it wait: summaries are
+    published until the kernel's send queue towards it stops growing (full) and 50 more
+    (the server's own buffer for it fills). Once it reads again, its stream goes on, in
+    order, to the current summary; it was never cut (its send timeout is long)."""
+    from visitors import publishing
+    from visitors.publishing import CycleFacts
 
-        tasks = {name: asyncio.create_task(client(name)) for name in ("a", "b", "c")}
-        await asyncio.sleep(0)
-        tasks["b"].cancel()
-        await asyncio.sleep(0)
-        hub._wake()
-        await asyncio.wait_for(asyncio.gather(tasks["a"], tasks["c"]), 1)
-        left = len(hub._waiters)
-        hub.close()
-        return sorted(woken), left
+    env = _env(tmp_path, STREAM_SEND_TIMEOUT_S="60")
+    with Server("streams", env=env, log=tmp_path / "streams.log", port_from=4215) as server:
+        late = EventStream("127.0.0.1", server.port, SUMMARY_STREAM, receive_buffer=4096)
+        with late:
+            assert late.next().name == "summary"
+            own_port = late.connection.sock.getsockname()[1]
+            now = datetime.now(JAKARTA)
+            count, queued, flat, extra = 0, 0, 0, 0
+            while extra < 50:  # it reads none of these meanwhile
+                count += 1
+                publishing.publish(CycleFacts.of(now=now, closed={}, today_count=count), ttl=60)
+                before, queued = queued, _send_queue(server.port, own_port)
+                flat = flat + 1 if queued and queued <= before else 0
+                extra += flat >= 100
+                assert count < 20_000, f"the send queue never filled ({queued} bytes)"
+            ids, today = [], None
+            while today != count:
+                event = late.next(timeout=10)
+                assert event is not None, f"the stream ended after today={today}"
+                if event.name == "summary":
+                    ids.append(int(event.id))
+                    today = event.json()["today"]
+            assert ids == sorted(set(ids))  # in order, none twice
+            assert len(ids) < count  # it was not sent every change it missed
 
-    # In a thread of its own: an earlier test in this process may leave an event loop
-    # running in this one (Playwright's sync API does).
+
+def _in_own_loop(scenario):
+    """Run a coroutine in an event loop of its own thread: an earlier test in this process
+    may leave a loop running in this one (Playwright's sync API does)."""
     with ThreadPoolExecutor(1) as thread:
-        woken, left = thread.submit(asyncio.run, scenario()).result(timeout=10)
-    assert woken == ["a", "c"]
-    assert left == 0
+        return thread.submit(asyncio.run, scenario).result(timeout=10)
+
+
+def test_a_client_whose_write_waits_holds_no_one_up_and_then_gets_the_latest():
+    """The hub writes to each following client itself. A client whose send has to wait (the
+    server's buffer for it is full) is skipped meanwhile; the others get every event at
+    once; when its write is done it gets the state as it is then (not each one it missed);
+    a client whose send fails ends with ClientGone; closing the hub ends the rest."""
+    from dataclasses import replace
+
+    from visitors.streams import ClientGone, Hub, StreamState
+
+    async def scenario():
+        hub = Hub(keepalive_s=3600, max_clients=10)
+        got: dict[str, list[bytes]] = {"fast": [], "slow": [], "broken": []}
+        drained = asyncio.Event()
+
+        async def fast(message):  # takes every write at once, as granian does
+            got["fast"].append(message["body"])
+
+        async def slow(message):  # its first write waits until the test drains it
+            if not got["slow"]:
+                await drained.wait()
+            got["slow"].append(message["body"])
+
+        async def broken(message):
+            raise OSError("connection reset")
+
+        def shown_once():
+            shown = None
+
+            def next_event(state: StreamState) -> bytes | None:
+                nonlocal shown
+                if state.today == shown:
+                    return None
+                shown = state.today
+                return state.today_event
+
+            return next_event
+
+        ends = {}
+        for name, send in (("fast", fast), ("slow", slow), ("broken", broken)):
+            client = Client(send, timeout_s=60)
+            hub.active.add(client)
+            ends[name] = hub.follow(client, shown_once())
+
+        def change(total: int) -> None:
+            hub.state = replace(hub.state, today=total, today_event=b"%d" % total)
+            hub._wake()
+
+        for total in (1, 2, 3):
+            change(total)
+        assert got["fast"] == [b"1", b"2", b"3"]  # at once, before the slow one drained
+        assert got["slow"] == []
+        with pytest.raises(ClientGone):
+            await ends["broken"]
+        hub._wake()  # a keepalive: the fast client gets one; the slow one is still writing
+        assert got["fast"][-1] == b": keepalive\n\n"
+        drained.set()
+        await wait_for_async(lambda: len(got["slow"]) == 2)
+        hub.close()
+        await asyncio.wait_for(asyncio.gather(ends["fast"], ends["slow"]), 1)
+        return got
+
+    from visitors.streams import Client
+
+    got = _in_own_loop(scenario())
+    assert got["slow"] == [b"1", b"3"]  # the write that waited, then the latest state
+    assert got["broken"] == []
+
+
+async def wait_for_async(condition, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def test_a_cut_client_stops_its_waiting_write_and_the_others_go_on():
+    """A client whose write waits past its send timeout is cut by the keepalive watchdog:
+    its task is cancelled (so its stream ends) and its waiting write with it, while the
+    other clients go on getting their events."""
+    from visitors.streams import Client, Hub
+
+    async def scenario():
+        hub = Hub(keepalive_s=0.05, max_clients=10)
+        fast_got: list[bytes] = []
+        never = asyncio.Event()
+
+        async def fast(message):
+            fast_got.append(message["body"])
+
+        async def stuck(message):
+            await never.wait()
+
+        async def stream(send):
+            client = Client(send, timeout_s=0.1)
+            hub.active.add(client)
+            try:
+                await hub.follow(client, lambda state: b"hello" if state.today else None)
+            finally:
+                client.stop_writing()
+                hub.active.discard(client)
+            return client
+
+        fast_task = asyncio.create_task(stream(fast))
+        stuck_task = asyncio.create_task(stream(stuck))
+        await asyncio.sleep(0)
+        from dataclasses import replace
+
+        hub.state = replace(hub.state, today=1)
+        hub._wake()  # the stuck client's write starts waiting
+        await wait_for_async(lambda: stuck_task.done(), timeout=2)
+        assert stuck_task.cancelled()  # cut: its task was cancelled
+        keepalives = len(fast_got)
+        await wait_for_async(lambda: len(fast_got) > keepalives + 1)
+        left = hub.clients
+        hub.close()
+        await asyncio.wait_for(fast_task, 1)
+        return fast_got, left
+
+    fast_got, left = _in_own_loop(scenario())
+    assert len(fast_got) >= 3 and set(fast_got) == {b"hello"}  # one a keepalive tick
+    assert left == 1  # the cut client gave its slot back

@@ -10,9 +10,10 @@
   is current. A ``retry:`` hint comes first.
 
 Fan-out: the process holds one change watcher (``visitors.live``: one Redis subscription,
-or polling on the embedded default) and one ``Hub``; every client waits on the hub's one
-wake-up, so a change costs one Redis read per process and one write per client. Every
-``STREAM_KEEPALIVE_S`` the hub wakes everyone for a ``: keepalive`` comment, which is also
+or polling on the embedded default) and one ``Hub``. At each change the hub hands every
+client its next event itself, in one pass on the event loop's thread (``Hub``), so a change
+costs one Redis read per process and one write per client, not a task woken per client.
+Every ``STREAM_KEEPALIVE_S`` the hub sends everyone a ``: keepalive`` comment, which is also
 when a vanished client is noticed and its slot freed. A client whose socket does not take
 a write within ``STREAM_SEND_TIMEOUT_S`` is dropped (its memory cannot grow). Beyond
 ``STREAM_MAX_CLIENTS`` a new client gets ``503`` with ``Retry-After``. SIGTERM ends every
@@ -26,7 +27,7 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 Scope = dict[str, Any]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+NextEvent = Callable[["StreamState"], "bytes | None"]  # a client's event for a state, if any
 
 TODAY_STREAM = "/api/visitors/today/stream"
 SUMMARY_STREAM = "/api/visitors/stream"
@@ -60,6 +62,7 @@ class StreamState:
     at: str = ""  # when that notice's data was read
     summary: bytes | None = None  # the /summary body
     summary_version: int = 0  # the version at which the summary body last changed
+    summary_event: bytes = b""  # its ``summary`` event (id: that version), rendered once
     today: int | None = None  # today's count
     today_event: bytes = b""  # its ``update`` event, rendered once for every client
 
@@ -80,12 +83,26 @@ class StreamState:
         # A summary first seen before any notice (stored by a request on a miss) takes the
         # first notice's version, so its id is never left at 0 ("unknown").
         if summary is not None and (summary.body != self.summary or not self.summary_version):
-            state = replace(state, summary=summary.body, summary_version=version)
+            state = replace(
+                state,
+                summary=summary.body,
+                summary_version=version,
+                summary_event=sse.event("summary", summary.body, id=version),
+            )
         return state
 
 
 class Hub:
-    """This process's fan-out: the current state, and one wake-up every client waits on."""
+    """This process's fan-out: the current state, and the clients that follow it.
+
+    At each wake-up (a change, or a keepalive) the hub itself hands every following client
+    its next event, one after the other on the event loop's thread: a client whose socket
+    takes the write at once (the usual case: the server queues it) costs one call, not a
+    task woken per client. A write that has to wait (the server's buffer for that client is
+    full) goes on in a task of that client's; meanwhile the client is skipped and, once the
+    write is done, gets the state as it is then (``Client.offer``), so a slow client can
+    neither hold the others up nor make the server hold a backlog for it.
+    """
 
     def __init__(self, *, keepalive_s: float, max_clients: int) -> None:
         self.keepalive_s = keepalive_s
@@ -93,12 +110,6 @@ class Hub:
         self.state = StreamState()
         self.active: set[Client] = set()
         self.closing = False
-        # One future per waiting client, resolved together at the next wake-up. Not an
-        # ``asyncio.Event``: its ``wait`` is a coroutine per client per wake-up (and this
-        # class's another), a fifth of the fan-out's CPU at 5,000 streams (py-spy). Not one
-        # future shared by every client either: cancelling one client's task would cancel
-        # the future the others wait on.
-        self._waiters: list[asyncio.Future[None]] = []
         self._loop = asyncio.get_running_loop()
         self._ticker = self._loop.create_task(self._keepalive_ticks())
 
@@ -113,10 +124,9 @@ class Hub:
             self._wake()
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():  # a cancelled client's
-                waiter.set_result(None)
+        state = self.state
+        for client in self.active:
+            client.offer(state, keepalive=True)
 
     @property
     def clients(self) -> int:
@@ -136,34 +146,69 @@ class Hub:
             if client.stuck(now):
                 client.cut()
 
-    def wait(self) -> asyncio.Future[None]:
-        """Await it: until the state changes, a keepalive is due, or the hub closes."""
-        waiter = self._loop.create_future()
-        self._waiters.append(waiter)
-        return waiter
+    def follow(self, client: Client, next_event: NextEvent) -> asyncio.Future[None]:
+        """From now on ``client`` gets ``next_event(state)`` at each wake-up (a keepalive
+        when that is None), starting with the state as it is now if it has an event. Await
+        the result: it is done when the hub closes, and fails with ``ClientGone`` when a
+        write to the client fails."""
+        client.next_event = next_event
+        if self.closing:
+            client.finish()
+        else:
+            client.offer(self.state, keepalive=False)
+        return client.finished
 
     def close(self) -> None:
         if not self.closing:
             self.closing = True
             self._ticker.cancel()
-            self._wake()
+            for client in self.active:
+                client.finish()
 
 
 class ClientGone(Exception):
     """The client went away, or did not take a write in time."""
 
 
+class _Rest:
+    """Awaiting it finishes an awaitable that was stepped once already (``Client.push``),
+    from the point that step left off at: what it yielded there goes to the awaiting task
+    as it would have, and the rest is delegated."""
+
+    __slots__ = ("first", "steps")
+
+    def __init__(self, steps: Any, first: Any) -> None:
+        self.steps, self.first = steps, first
+
+    def __await__(self) -> Generator[Any, None, None]:
+        try:
+            yield self.first
+        except BaseException:
+            close = getattr(self.steps, "close", None)
+            if close is not None:
+                close()
+            raise
+        return (yield from self.steps)
+
+
 class Client:
-    """One stream's connection. A write that the socket does not take within ``timeout_s``
-    gets the client cut by its hub's watchdog (checked every keepalive), which costs nothing
-    per write, unlike a timer around each of them."""
+    """One stream's connection. It writes its first events itself (``write``); once it
+    follows its hub, the hub hands it every later one (``offer``).
+
+    A write that the socket does not take within ``timeout_s`` gets the client cut by its
+    hub's watchdog (checked every keepalive), which costs nothing per write, unlike a timer
+    around each of them."""
 
     def __init__(self, send: Send, *, timeout_s: float) -> None:
         self._send = send
         self.timeout_s = timeout_s
-        self.writing_since: float | None = None
+        self.writing_since: float | None = None  # a write the socket has not taken yet
         self.timed_out = False
         self.task = asyncio.current_task()
+        self.next_event: NextEvent | None = None  # set once it follows the hub
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._behind: StreamState | None = None  # offered while a write was waiting
+        self._writing: asyncio.Task[None] | None = None
 
     def stuck(self, now: float) -> bool:
         return self.writing_since is not None and now - self.writing_since > self.timeout_s
@@ -182,9 +227,68 @@ class Client:
         finally:
             self.writing_since = None
 
+    # -- while it follows the hub ------------------------------------------------------
+    def offer(self, state: StreamState, *, keepalive: bool) -> None:
+        """The hub's state changed (or a keepalive is due): send what this client has not
+        seen, or a keepalive, or nothing. While a write is still waiting, the state is kept
+        for when it is done."""
+        if self.next_event is None or self.finished.done():
+            return  # still writing its first events, or ended
+        if self.writing_since is not None:
+            self._behind = state
+            return
+        data = self.next_event(state)
+        if data is None and keepalive:
+            data = sse.KEEPALIVE
+        if data is not None:
+            self.push(data)
+
+    def push(self, data: bytes) -> None:
+        """Write ``data`` now. The send is stepped here, once: if the server took the bytes
+        (``StopIteration``), that was the whole write; if it has to wait, the rest goes on
+        in a task of this client's."""
+        message = {"type": "http.response.body", "body": data, "more_body": True}
+        try:
+            steps = self._send(message).__await__()
+            first = next(steps)
+        except StopIteration:
+            return
+        except Exception as exc:  # the connection is closed
+            self.finish(exc)
+            return
+        self.writing_since = time.monotonic()
+        self._writing = asyncio.get_running_loop().create_task(self._write_rest(steps, first))
+
+    async def _write_rest(self, steps: Any, first: Any) -> None:
+        try:
+            await _Rest(steps, first)
+        except Exception as exc:
+            self.finish(exc)
+            return
+        finally:
+            self.writing_since = None
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            self.offer(behind, keepalive=False)
+
+    def finish(self, error: Exception | None = None) -> None:
+        """The stream ends: the hub closed (``None``), or a write failed."""
+        if self.finished.done():
+            return
+        if error is None:
+            self.finished.set_result(None)
+        else:
+            self.finished.set_exception(ClientGone(str(error) or type(error).__name__))
+
+    def stop_writing(self) -> None:
+        if self._writing is not None:
+            self._writing.cancel()
+
     async def end(self) -> None:
         try:
             async with asyncio.timeout(self.timeout_s):
+                if self._writing is not None and not self._writing.done():
+                    await asyncio.wait({self._writing})  # the last event first
                 await self._send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception:
             pass
@@ -228,15 +332,10 @@ async def _today_init(hub: Hub) -> tuple[bytes, int | None]:
     return sse.event("init", _json(data)), body["total"]
 
 
-async def _follow(
-    client: Client, hub: Hub, next_event: Callable[[StreamState], bytes | None]
-) -> None:
-    """At each wake-up, the event ``next_event`` makes of the new state, or a keepalive."""
-    while True:
-        await hub.wait()
-        if hub.closing:
-            return
-        await client.write(next_event(hub.state) or sse.KEEPALIVE)
+async def _follow(client: Client, hub: Hub, next_event: NextEvent) -> None:
+    """From now on the hub hands the client ``next_event`` of each new state, or a
+    keepalive; until the hub closes or a write fails (``ClientGone``)."""
+    await hub.follow(client, next_event)
 
 
 async def today_stream(client: Client, hub: Hub, last_id: int | None) -> None:
@@ -293,7 +392,7 @@ async def summary_stream(client: Client, hub: Hub, last_id: int | None) -> None:
         if state.summary == sent:  # the same body under its first known version: no resend
             return None
         sent = state.summary
-        return sse.event("summary", sent, id=shown)
+        return state.summary_event
 
     await _follow(client, hub, changed)
 
@@ -444,4 +543,5 @@ class StreamsApp:
                 raise  # cancelled by the server, not by the client leaving
         finally:
             watcher.cancel()
+            client.stop_writing()
             hub.active.discard(client)
