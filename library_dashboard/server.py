@@ -46,7 +46,7 @@ def options(kind: str, env: Env) -> dict[str, Any]:
     """granian's options for ``kind``: the server's own variables from the environment, the
     service's (STREAM_PORT, STREAM_MAX_CLIENTS) from Django's settings."""
     from django.conf import settings
-    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops, TaskImpl
     from granian.http import HTTP1Settings
 
     host = env.str("HOST", "127.0.0.1")
@@ -84,6 +84,9 @@ def options(kind: str, env: Env) -> dict[str, Any]:
         # HTTP/1 only: a stream then costs about a third less memory. HTTP/2 for browsers'
         # six-connection limit is the proxy's job (docs/OPERATIONS.md).
         "http": HTTPModes.http1,
+        # asyncio's own tasks (granian's default, pinned): a stream's task is cancelled
+        # when its client leaves or is cut, which granian's Rust tasks do not support.
+        "task_impl": TaskImpl.asyncio,
         # One slot more than the client limit per connection, so the one over it gets 503.
         "backpressure": min(max_clients + 64, open_files - 64),
         "backlog": 4096,

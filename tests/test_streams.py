@@ -430,29 +430,36 @@ def _send_queue(local_port: int, remote_port: int) -> int:
     return 0
 
 
+WAITS = "a write waits (the server's buffer for it is full)"
+
+
 def test_a_client_that_reads_late_catches_up_with_the_latest_summary(tmp_path, table):
     """A client that stops reading makes the server's writes to it wait: summaries are
-    published until the kernel's send queue towards it stops growing (full) and 50 more
-    (the server's own buffer for it fills). Once it reads again, its stream goes on, in
-    order, to the current summary; it was never cut (its send timeout is long)."""
+    published until the streams server logs that a write to it waits (the kernel's send
+    queue towards it is full, then granian's buffer for it), and some more. Once it reads
+    again, its stream goes on, in order, to the current summary; it was never cut (its
+    send timeout is long)."""
     from visitors import publishing
     from visitors.publishing import CycleFacts
 
-    env = _env(tmp_path, STREAM_SEND_TIMEOUT_S="60")
-    with Server("streams", env=env, log=tmp_path / "streams.log", port_from=4215) as server:
+    env = _env(tmp_path, STREAM_SEND_TIMEOUT_S="60", LOG_LEVEL="debug")
+    log = tmp_path / "streams.log"
+    with Server("streams", env=env, log=log, port_from=4215) as server:
         late = EventStream("127.0.0.1", server.port, SUMMARY_STREAM, receive_buffer=4096)
         with late:
             assert late.next().name == "summary"
             own_port = late.connection.sock.getsockname()[1]
             now = datetime.now(JAKARTA)
-            count, queued, flat, extra = 0, 0, 0, 0
-            while extra < 50:  # it reads none of these meanwhile
+            count, deadline = 0, time.monotonic() + 90
+            while count % 50 or WAITS not in log.read_text():  # it reads none meanwhile
                 count += 1
                 publishing.publish(CycleFacts.of(now=now, closed={}, today_count=count), ttl=60)
-                before, queued = queued, _send_queue(server.port, own_port)
-                flat = flat + 1 if queued and queued <= before else 0
-                extra += flat >= 100
-                assert count < 20_000, f"the send queue never filled ({queued} bytes)"
+                if time.monotonic() > deadline:
+                    queued = _send_queue(server.port, own_port)
+                    raise AssertionError(f"no write waited ({queued} bytes queued for it)")
+            for _ in range(20):  # and a few more while it waits
+                count += 1
+                publishing.publish(CycleFacts.of(now=now, closed={}, today_count=count), ttl=60)
             ids, today = [], None
             while today != count:
                 event = late.next(timeout=10)
@@ -471,72 +478,98 @@ def _in_own_loop(scenario):
         return thread.submit(asyncio.run, scenario).result(timeout=10)
 
 
-def test_a_client_whose_write_waits_holds_no_one_up_and_then_gets_the_latest():
-    """The hub writes to each following client itself. A client whose send has to wait (the
-    server's buffer for it is full) is skipped meanwhile; the others get every event at
-    once; when its write is done it gets the state as it is then (not each one it missed);
-    a client whose send fails ends with ClientGone; closing the hub ends the rest."""
+def _shown_once():
+    """A client's ``next_event``: today's event when the count is new to it."""
+    shown = None
+
+    def next_event(state):
+        nonlocal shown
+        if state.today == shown:
+            return None
+        shown = state.today
+        return state.today_event
+
+    return next_event
+
+
+def _change(hub, total: int) -> None:
     from dataclasses import replace
 
-    from visitors.streams import ClientGone, Hub, StreamState
+    hub.state = replace(hub.state, today=total, today_event=b"%d" % total)
+    hub._wake()
+
+
+def test_a_client_whose_write_waits_holds_no_one_up_and_then_gets_the_latest():
+    """The hub writes to each following client itself. Sends here behave as granian's: a
+    plain call returning an awaitable that is done when the server took the bytes, and a
+    pending future when its buffer for the client is full. The others get every event at
+    once; the waiting client is skipped and, when its write is done, gets the state as it
+    is then (not each one it missed); a send written in Python (a coroutine) runs in a task
+    and is kept in order too; a failing send ends its client with ClientGone; closing the
+    hub ends the rest."""
+    from visitors.streams import Client, ClientGone, Hub
 
     async def scenario():
+        loop = asyncio.get_running_loop()
         hub = Hub(keepalive_s=3600, max_clients=10)
-        got: dict[str, list[bytes]] = {"fast": [], "slow": [], "broken": []}
+        got: dict[str, list[bytes]] = {"fast": [], "slow": [], "python": []}
+        waiting: list[asyncio.Future] = []
         drained = asyncio.Event()
 
-        async def fast(message):  # takes every write at once, as granian does
-            got["fast"].append(message["body"])
+        def taken(name):
+            def send(message):
+                got[name].append(message["body"])
+                done = loop.create_future()
+                done.set_result(None)
+                return done
 
-        async def slow(message):  # its first write waits until the test drains it
-            if not got["slow"]:
-                await drained.wait()
-            got["slow"].append(message["body"])
+            return send
 
-        async def broken(message):
+        def slow(message):  # its first write waits until the test lets it through
+            future = loop.create_future()
+            if not waiting:
+                waiting.append(future)
+                future.add_done_callback(lambda _: got["slow"].append(message["body"]))
+            else:
+                got["slow"].append(message["body"])
+                future.set_result(None)
+            return future
+
+        async def python(message):  # a coroutine send, which needs a task of its own
+            async with asyncio.timeout(5):
+                if not got["python"]:
+                    await drained.wait()  # its first write waits too
+            got["python"].append(message["body"])
+
+        def broken(message):
             raise OSError("connection reset")
 
-        def shown_once():
-            shown = None
-
-            def next_event(state: StreamState) -> bytes | None:
-                nonlocal shown
-                if state.today == shown:
-                    return None
-                shown = state.today
-                return state.today_event
-
-            return next_event
-
         ends = {}
-        for name, send in (("fast", fast), ("slow", slow), ("broken", broken)):
+        sends = {"fast": taken("fast"), "slow": slow, "python": python, "broken": broken}
+        for name, send in sends.items():
             client = Client(send, timeout_s=60)
             hub.active.add(client)
-            ends[name] = hub.follow(client, shown_once())
+            ends[name] = hub.follow(client, _shown_once())
 
-        def change(total: int) -> None:
-            hub.state = replace(hub.state, today=total, today_event=b"%d" % total)
-            hub._wake()
-
-        for total in (1, 2, 3):
-            change(total)
-        assert got["fast"] == [b"1", b"2", b"3"]  # at once, before the slow one drained
-        assert got["slow"] == []
+        for total in (1, 2, 3):  # as the watcher hands changes over: a callback, no task
+            loop.call_soon(_change, hub, total)
+        await asyncio.sleep(0)
+        assert got["fast"] == [b"1", b"2", b"3"]  # at once, while the others wait
+        assert got["slow"] == [] and len(waiting) == 1
         with pytest.raises(ClientGone):
             await ends["broken"]
         hub._wake()  # a keepalive: the fast client gets one; the slow one is still writing
         assert got["fast"][-1] == b": keepalive\n\n"
+        waiting[0].set_result(None)
         drained.set()
-        await wait_for_async(lambda: len(got["slow"]) == 2)
+        await wait_for_async(lambda: len(got["slow"]) == 2 and len(got["python"]) == 2)
         hub.close()
-        await asyncio.wait_for(asyncio.gather(ends["fast"], ends["slow"]), 1)
+        await asyncio.wait_for(asyncio.gather(ends["fast"], ends["slow"], ends["python"]), 1)
         return got
-
-    from visitors.streams import Client
 
     got = _in_own_loop(scenario())
     assert got["slow"] == [b"1", b"3"]  # the write that waited, then the latest state
-    assert got["broken"] == []
+    assert got["python"] == [b"1", b"3"]
 
 
 async def wait_for_async(condition, timeout: float = 2.0) -> None:
@@ -546,49 +579,53 @@ async def wait_for_async(condition, timeout: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_a_cut_client_stops_its_waiting_write_and_the_others_go_on():
+def test_a_cut_client_lets_go_of_its_waiting_write_and_the_others_go_on():
     """A client whose write waits past its send timeout is cut by the keepalive watchdog:
-    its task is cancelled (so its stream ends) and its waiting write with it, while the
-    other clients go on getting their events."""
+    its task is cancelled (its stream ends), the server's pending send is cancelled, its
+    slot is free, and the other clients go on getting their events."""
     from visitors.streams import Client, Hub
 
     async def scenario():
+        loop = asyncio.get_running_loop()
         hub = Hub(keepalive_s=0.05, max_clients=10)
         fast_got: list[bytes] = []
-        never = asyncio.Event()
+        pending: list[asyncio.Future] = []
 
-        async def fast(message):
+        def fast(message):
             fast_got.append(message["body"])
+            done = loop.create_future()
+            done.set_result(None)
+            return done
 
-        async def stuck(message):
-            await never.wait()
+        def stuck(message):
+            pending.append(loop.create_future())
+            return pending[-1]
 
         async def stream(send):
             client = Client(send, timeout_s=0.1)
             hub.active.add(client)
             try:
-                await hub.follow(client, lambda state: b"hello" if state.today else None)
+                await hub.follow(client, _shown_once())
             finally:
-                client.stop_writing()
-                hub.active.discard(client)
-            return client
+                hub.leave(client)
 
         fast_task = asyncio.create_task(stream(fast))
         stuck_task = asyncio.create_task(stream(stuck))
         await asyncio.sleep(0)
-        from dataclasses import replace
-
-        hub.state = replace(hub.state, today=1)
-        hub._wake()  # the stuck client's write starts waiting
-        await wait_for_async(lambda: stuck_task.done(), timeout=2)
-        assert stuck_task.cancelled()  # cut: its task was cancelled
+        _change(hub, 1)  # the stuck client's write starts waiting
+        await wait_for_async(stuck_task.done)
+        cut = stuck_task.cancelled()
+        await asyncio.sleep(0)
+        let_go = len(pending) == 1 and pending[0].cancelled()
         keepalives = len(fast_got)
         await wait_for_async(lambda: len(fast_got) > keepalives + 1)
         left = hub.clients
         hub.close()
         await asyncio.wait_for(fast_task, 1)
-        return fast_got, left
+        return fast_got, cut, let_go, left
 
-    fast_got, left = _in_own_loop(scenario())
-    assert len(fast_got) >= 3 and set(fast_got) == {b"hello"}  # one a keepalive tick
+    fast_got, cut, let_go, left = _in_own_loop(scenario())
+    assert cut  # its task was cancelled
+    assert let_go  # and the server's send with it
+    assert fast_got[0] == b"1" and set(fast_got[1:]) == {b": keepalive\n\n"}
     assert left == 1  # the cut client gave its slot back

@@ -27,6 +27,7 @@ import json
 import logging
 import signal
 import time
+import types
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -125,8 +126,12 @@ class Hub:
 
     def _wake(self) -> None:
         state = self.state
-        for client in self.active:
-            client.offer(state, keepalive=True)
+        for client in tuple(self.active):
+            try:
+                client.offer(state, keepalive=True)
+            except Exception as exc:  # a bug for one client must not stop the others
+                logger.exception("stream client ended: its next event failed")
+                client.finish(exc)
 
     @property
     def clients(self) -> int:
@@ -135,8 +140,11 @@ class Hub:
     async def _keepalive_ticks(self) -> None:
         while not self.closing:
             await asyncio.sleep(self.keepalive_s)
-            self._drop_stuck()
-            self._wake()
+            try:
+                self._drop_stuck()
+                self._wake()
+            except Exception:  # the next tick tries again
+                logger.exception("stream keepalive failed")
 
     def _drop_stuck(self) -> None:
         """Cut the clients whose last write has not been taken for their send timeout: a
@@ -158,6 +166,11 @@ class Hub:
             client.offer(self.state, keepalive=False)
         return client.finished
 
+    def leave(self, client: Client) -> None:
+        """The client's stream has ended: its slot is free, its waiting write let go."""
+        client.stop_writing()
+        self.active.discard(client)
+
     def close(self) -> None:
         if not self.closing:
             self.closing = True
@@ -171,24 +184,47 @@ class ClientGone(Exception):
 
 
 class _Rest:
-    """Awaiting it finishes an awaitable that was stepped once already (``Client.push``),
-    from the point that step left off at: what it yielded there goes to the awaiting task
-    as it would have, and the rest is delegated."""
+    """The rest of a server's own awaitable (not a coroutine: granian's send) that
+    ``Client.push`` stepped once already. Awaiting it goes on where that step left off, as
+    ``yield from`` would have: what the step yielded goes to the awaiting task, and what the
+    task sends or throws back goes to the awaitable."""
 
     __slots__ = ("first", "steps")
 
     def __init__(self, steps: Any, first: Any) -> None:
         self.steps, self.first = steps, first
 
-    def __await__(self) -> Generator[Any, None, None]:
-        try:
-            yield self.first
-        except BaseException:
-            close = getattr(self.steps, "close", None)
-            if close is not None:
-                close()
-            raise
-        return (yield from self.steps)
+    def __await__(self) -> Generator[Any, Any, Any]:
+        steps, value = self.steps, self.first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                close = getattr(steps, "close", None)
+                if close is not None:
+                    close()
+                raise
+            except BaseException as exc:
+                throw = getattr(steps, "throw", None)
+                if throw is None:
+                    raise
+                try:
+                    value = throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = next(steps) if sent is None else steps.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+def _abandon(write: Any) -> None:
+    """A write whose task was cancelled before it ran: let go of what it holds."""
+    if isinstance(write, types.CoroutineType):
+        write.close()
+    elif callable(cancel := getattr(write, "cancel", None)):
+        cancel()
 
 
 class Client:
@@ -244,24 +280,36 @@ class Client:
             self.push(data)
 
     def push(self, data: bytes) -> None:
-        """Write ``data`` now. The send is stepped here, once: if the server took the bytes
-        (``StopIteration``), that was the whole write; if it has to wait, the rest goes on
-        in a task of this client's."""
+        """Write ``data`` now. The server's send is stepped here, once: if it took the
+        bytes (``StopIteration``: granian does when its buffer for the client has room),
+        that was the whole write; if it has to wait, the rest goes on in a task of this
+        client's. A send written in Python (another server, a wrapper around the send) runs
+        in a task of its own from the start, as it would anywhere."""
         message = {"type": "http.response.body", "body": data, "more_body": True}
         try:
-            steps = self._send(message).__await__()
+            awaitable = self._send(message)
+            if isinstance(awaitable, types.CoroutineType):
+                self._write_in_task(awaitable, awaitable)
+                return
+            steps = awaitable.__await__()
             first = next(steps)
         except StopIteration:
             return
-        except Exception as exc:  # the connection is closed
+        except (Exception, asyncio.CancelledError) as exc:  # the connection is closed
             self.finish(exc)
             return
-        self.writing_since = time.monotonic()
-        self._writing = asyncio.get_running_loop().create_task(self._write_rest(steps, first))
+        logger.debug("stream client: a write waits (the server's buffer for it is full)")
+        self._write_in_task(_Rest(steps, first), first)
 
-    async def _write_rest(self, steps: Any, first: Any) -> None:
+    def _write_in_task(self, write: Awaitable[Any], held: Any) -> None:
+        self.writing_since = time.monotonic()
+        task = asyncio.get_running_loop().create_task(self._write_rest(write))
+        task.add_done_callback(lambda done: done.cancelled() and _abandon(held))
+        self._writing = task
+
+    async def _write_rest(self, write: Awaitable[Any]) -> None:
         try:
-            await _Rest(steps, first)
+            await write
         except Exception as exc:
             self.finish(exc)
             return
@@ -543,5 +591,4 @@ class StreamsApp:
                 raise  # cancelled by the server, not by the client leaving
         finally:
             watcher.cancel()
-            client.stop_writing()
-            hub.active.discard(client)
+            hub.leave(client)
