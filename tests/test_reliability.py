@@ -190,15 +190,18 @@ def test_nothing_counted_for_an_outage_is_kept_once_the_cache_answers(own_redis,
     """Each process's copies built from an outage's counts (the payloads' fallback values,
     the members counted from MySQL, the rankings and the heatmap built from them) are held
     only while Redis is down: once it answers they all go, and the freed pages with them."""
-    from visitors import breakdowns, hourly, rankings
+    from visitors import breakdowns, hourly, rankings, rooms, today_rows
 
-    paths = [BY_NAME[name].url_path for name in ("yearly-top", "heatmap", "weekly")]
+    names = ("yearly-top", "heatmap", "weekly", "rooms_monthly", "today_hourly")
+    paths = [BY_NAME[name].url_path for name in names]
     own_redis.stop()
     for path in paths:
         assert client.get(path).status_code == 200
     assert breakdowns.while_unreachable._held("members", NOW.date()) is not None
     assert "members-year" in rankings._built
     assert hourly._heatmaps._last is not None
+    assert rooms._months._last is not None
+    assert today_rows._tallies  # the request's rows of today, tallied by hour and by room
     assert cache.memo.get(WEEKLY.key) is not None
     recoveries = cache.breaker.recoveries
     own_redis.start()
@@ -208,6 +211,8 @@ def test_nothing_counted_for_an_outage_is_kept_once_the_cache_answers(own_redis,
     assert breakdowns.while_unreachable._kept == {}
     assert "members-year" not in rankings._built
     assert hourly._heatmaps._last is None
+    assert rooms._months._last is None
+    assert today_rows._tallies == {}
     assert cache.memo.get(WEEKLY.key) is None
 
 

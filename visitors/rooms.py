@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from visitors import cache
 from visitors.breakdowns import ROOMS, Counts, value_of
 from visitors.memo import LastResult
 from visitors.queries.base import Checkin
@@ -40,6 +41,9 @@ def _today(facts: Facts) -> Counter[str | None]:
 
 
 _months: LastResult[Counter[str | None]] = LastResult()
+# Its inputs hold the month's closed days, counted from the database during an outage: not
+# kept once the cache answers (as ``hourly._heatmaps``).
+cache.breaker.when_reachable(_months.clear)
 
 
 def _closed_month(closed: Mapping[date, Counts], year: int, month: int) -> Counter[str | None]:

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
+from visitors import cache
 from visitors.clock import next_day
 from visitors.queries import VisitorQueries
 from visitors.queries.base import Checkin
@@ -62,6 +63,10 @@ def tally(rows: Iterable[Checkin], key: Callable[[Checkin], object]) -> Counter[
 
 
 _tallies: dict[Callable[[Checkin], object], tuple[Sequence[Checkin], Counter[object]]] = {}
+# A web process tallies only on Django's path (a miss: an outage), from rows it read for that
+# request; kept, those rows (thousands of small objects made among the outage's garbage) pinned
+# its heap after the outage (docs/BENCHMARKS.md, soak). The loop's next tally recounts them.
+cache.breaker.when_reachable(_tallies.clear)
 
 
 def kept_tally(rows: Sequence[Checkin], key: Callable[[Checkin], object]) -> Counter[object]:
