@@ -32,6 +32,9 @@ from library_dashboard.env import Env, load_dotenv_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 KINDS = ("web", "streams")
+# glibc malloc arenas of the web server and its workers (visitors/memory.py: each further
+# Redis outage grew a worker's RSS by about 1 MB with glibc's default of 8 per core).
+WEB_MALLOC_ARENAS = 2
 
 
 def _raise_open_files_limit() -> int:
@@ -166,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m library_dashboard.server {{{'|'.join(KINDS)}}}", file=sys.stderr)
         return 2
     kind = args[0]
+    if kind == "web":  # first, before any thread: visitors/memory.py
+        from visitors.memory import limit_malloc_arenas
+
+        limit_malloc_arenas(WEB_MALLOC_ARENAS)
     load_dotenv_file(BASE_DIR)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "library_dashboard.settings")
     import django

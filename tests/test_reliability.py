@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
 import socket
 import threading
 import time
@@ -482,3 +483,17 @@ def test_corrupt_last_good_value_is_ignored_then_overwritten(
     time.sleep(0.3)  # the database is back
     assert client.get(url(endpoint)).status_code == 200
     assert last_good.read(BY_NAME[endpoint]) is not None
+
+
+def test_the_web_server_limits_glibcs_malloc_arenas_unless_told():
+    """visitors/memory.py: a process's arena limit is set before its threads start (the web
+    server's first step); an operator's MALLOC_ARENA_MAX is left to glibc."""
+    import subprocess
+    import sys
+
+    code = "from visitors.memory import limit_malloc_arenas; print(limit_malloc_arenas(2))"
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
+    run = [sys.executable, "-c", code]
+    assert subprocess.run(run, env=env, capture_output=True, text=True).stdout.strip() == "True"
+    told = {**env, "MALLOC_ARENA_MAX": "4"}
+    assert subprocess.run(run, env=told, capture_output=True, text=True).stdout.strip() == "False"
