@@ -165,7 +165,9 @@ def test_while_redis_is_down_each_breakdown_is_counted_once_for_every_payload(in
         members = [sql for sql, *_ in seen if "member_id" in sql and "GROUP BY" in sql]
         hours = [sql for sql, *_ in seen if "HOUR(" in sql.upper() and "GROUP BY" in sql]
     assert first > 0 and len(members) == first  # the monthly ranking reused the yearly's count
-    assert len(hours) == 1  # the hourly payload and the comparison: one count of the hours
+    # The hourly payload and the comparison: one count of the hours, of the days they read
+    # (HOURS.read_days): one grouped query for the heatmap's weeks, one for a year ago.
+    assert len(hours) == 2
     assert [(e["member_id"], e["total"]) for e in yearly["visitors"]] == [("A", 2), ("B", 1)]
     assert [(e["member_id"], e["total"]) for e in monthly["visitors"]] == [("B", 1)]
     assert "stale" not in yearly  # counted from the database: current, not the last good

@@ -366,3 +366,43 @@ def test_the_daily_job_publishes_them_from_the_kept_counts(client, insert_visits
     ]
     assert served(client, TODAY_COMPARE, NOW)["last_week"]["total"] == 2
     assert django_cache.get("visitors:rollup:history") is not None
+
+
+def test_redis_down_the_same_answers_from_only_the_days_they_read(
+    client, insert_visits, tmp_path, settings
+):
+    """While the cache is unreachable each process counts the hourly breakdown from the
+    database: only the days the payloads read (``HOURS.read_days``: last week's and last
+    year's same weekday, the heatmap's weeks), about 60 of the window's 371, and every
+    answer is the one the loop published."""
+    from tests.services import OwnRedis
+    from visitors import breakdowns
+
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": redis.url}}
+    try:
+        insert_visits([at(TODAY, 9), at(TODAY, 14, 10), at(TODAY, 14, 40)])
+        insert_visits([at(TODAY - timedelta(days=7), h, 5) for h in (8, 9, 9, 14, 14, 15)])
+        insert_visits([at(TODAY - timedelta(days=364), h, 20) for h in (10, 14, 14, 20)])
+        insert_visits([at(date(2026, 1, 12), 9, 30)] * 4 + [at(date(2026, 3, 8), 22)])
+        insert_visits([at(date(2025, 10, 1), 11)] * 9)  # in the window, read by nothing
+        cycle_for().run(now=NOW, key_ttl=60)
+        published = {e.name: served(client, e, NOW) for e in published_endpoints()}
+        redis.stop()
+        with time_machine.travel(NOW, tick=False):
+            answers = {e.name: client.get(e.url_path).json() for e in published_endpoints()}
+        assert {name: body.pop("source") for name, body in answers.items()} == dict.fromkeys(
+            published, "db"
+        )
+        assert answers == published
+        counted = breakdowns.while_unreachable._held("hours", TODAY)
+        assert sorted(counted) == hourly.days_read(TODAY)
+        assert len(counted) == 7 * 8 + 1  # the heatmap's 8 weeks (last week in them), a year ago
+        assert counted[TODAY - timedelta(days=364)] == {"10": 1, "14": 2, "20": 1}
+    finally:
+        redis.stop()
+
+
+def published_endpoints():
+    return (TODAY_HOURLY, TODAY_COMPARE, HEATMAP)

@@ -84,6 +84,10 @@ class Breakdown:
     fold_store: Callable[[str], FoldStore] | None = None
     # The same fold made from chunks of days, each added then dropped (``counted_kept``).
     fold_chunks: Callable[[date, Iterable[Mapping[date, Any]]], Any] | None = None
+    # The only closed days its payloads read, when they read fewer than the window holds
+    # (ascending): while the cache is unreachable only these are counted (``counted``);
+    # any other day reads as absent then, so this must name every day a payload reads.
+    read_days: Callable[[date], list[date]] | None = None
 
     def kept(self, today: date, days: Mapping[date, Any]) -> Any:
         return days if self.fold is None else self.fold(today, days)
@@ -459,12 +463,20 @@ class Breakdown:
         return self.fold_chunks(today, chunks())
 
     def counted(self, *, today: date, queries: VisitorQueries) -> dict[date, Counts]:
-        """Every closed day of the window, counted from the database, nothing stored."""
+        """Every closed day of the window, counted from the database, nothing stored; only
+        those of ``read_days`` when it is given (one grouped query per contiguous range)."""
         wanted = self.wanted_days(today)
         if not wanted:
             return {}
-        counts = self.count(queries, wanted[0], today)
-        return {day: self.encode(counts.get(day, {})) for day in wanted}
+        if self.read_days is None:
+            counts = self.count(queries, wanted[0], today)
+            return {day: self.encode(counts.get(day, {})) for day in wanted}
+        window = set(wanted)
+        read = [day for day in self.read_days(today) if day in window]
+        days: dict[date, Any] = {}
+        for start, end in missing_ranges(set(), read):
+            days.update(self._counted_range(queries, start, end))
+        return days
 
     def _kept_closed(self, *, today: date, queries: VisitorQueries) -> Any:
         if self.fold_store is not None:
@@ -611,7 +623,20 @@ def _a_year_and_a_week(today: date) -> date:
     return today - timedelta(days=371)
 
 
-HOURS = Breakdown("hours", _a_year_and_a_week, lambda q, s, e: q.hourly_counts(start=s, end=e))
+def _hours_read(today: date) -> list[date]:
+    from visitors import hourly  # it builds on this module
+
+    return hourly.days_read(today)
+
+
+# A year and a week kept, for the comparison's same weekday a year ago; its payloads read
+# that day, last week's and the heatmap's weeks: about 60 days counted during an outage.
+HOURS = Breakdown(
+    "hours",
+    _a_year_and_a_week,
+    lambda q, s, e: q.hourly_counts(start=s, end=e),
+    read_days=_hours_read,
+)
 ROOMS = Breakdown(
     "rooms", _first_of_month, lambda q, s, e: q.counts_by(column="room_code", start=s, end=e)
 )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from visitors import cache
 from visitors.breakdowns import HOURS, Counts
+from visitors.conf import visitor_settings
 from visitors.memo import LastResult
 from visitors.queries.base import Checkin
 from visitors.today_rows import kept_tally
@@ -167,6 +168,15 @@ def heatmap_range(today: date, weeks: int) -> tuple[date, date]:
     """The first and last day of the last ``weeks`` closed weeks (Monday to Sunday)."""
     monday = today - timedelta(days=today.weekday())
     return monday - timedelta(weeks=weeks), monday - timedelta(days=1)
+
+
+def days_read(today: date) -> list[date]:
+    """Every closed day these payloads read of the hourly breakdown (``HOURS.read_days``):
+    last week's and last year's same weekday, and the heatmap's weeks."""
+    first, last = heatmap_range(today, visitor_settings().HEATMAP_WEEKS)
+    days = {first + timedelta(days=n) for n in range((last - first).days + 1)}
+    days.update(compared_days(today).values())
+    return sorted(days)
 
 
 _heatmaps: LastResult[dict[str, Any]] = LastResult()
