@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 from functools import cache
@@ -52,7 +53,11 @@ def limit_malloc_arenas(arenas: int) -> bool:
 
 
 def give_back_freed_memory() -> bool:
-    """Return the free pages of every malloc arena to the system; False when unsupported."""
+    """Collect the cyclic garbage first (an outage's failed requests leave exceptions,
+    tracebacks and their frames in cycles, and the oldest generation is collected only once
+    it grew by a quarter: until then they pin the heap), then return the free pages of every
+    malloc arena to the system; False when the trim is unsupported."""
+    gc.collect()
     trim = _malloc_trim()
     if trim is None:
         return False
