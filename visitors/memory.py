@@ -1,4 +1,4 @@
-"""Give freed heap memory back to the system after an outage.
+"""Keep a worker's heap small across outages: freed memory back to the system, few arenas.
 
 While the cache is unreachable, each process counts what it serves from the database (for
 example a year of members' totals): its memory peaks well above the steady state, and
@@ -38,8 +38,9 @@ def limit_malloc_arenas(arenas: int) -> bool:
     glibc gives each new thread an arena of its own, up to 8 per core; a web worker's
     request threads that allocate together (an outage: every payload counted from the
     database at once) grow several arenas, and what outlives the outage pins each one's
-    top (the soak: +0.8 to +1.1 MB per further Redis outage per web worker with the default,
-    about 0 with 2 arenas)."""
+    top (a harness like the soak, Redis stopped 3 times: +0.6 to +1.1 MB per further
+    outage per web worker with the default, about 0 with 2 arenas; the first outage's
+    growth is the same either way)."""
     if "MALLOC_ARENA_MAX" in os.environ or "glibc.malloc.arena_max" in os.environ.get(
         "GLIBC_TUNABLES", ""
     ):
