@@ -7,6 +7,8 @@ here come from this run only; assertions compare before and after.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,12 +17,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.urls import resolve
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.clients import FrontClient
 from tests.conftest import loop_config
-from tests.processes import manage, services_env
-from visitors.endpoints import TODAY
+from tests.processes import ROOT, manage, services_env
+from visitors.endpoints import CATALOGUE, TODAY
+from visitors.prometheus import timed_questions
+from visitors.queries import LAYERS
 from visitors.sync import SyncLoop
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -185,3 +192,44 @@ def test_prerendered_answers_are_counted_too(client, insert_visits, settings):
     requests = {"endpoint": "visitors-today", "status": "200"}
     assert delta("visitors_http_requests_total", method="GET", **requests) == 2
     assert delta("visitors_http_requests_total", method="HEAD", **requests) == 1
+
+
+def test_a_web_worker_starts_the_series_of_its_database_path_at_zero(tmp_path):
+    """Loading the WSGI application (as each granian worker does) creates, at 0, the series
+    that a warm worker writes only when it serves from the database (visitors/startup.py)."""
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    env = services_env(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import library_dashboard.wsgi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    samples = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+    }
+
+    def at_zero(name: str, **labels: str) -> bool:
+        return samples.get((name, frozenset(labels.items()))) == 0
+
+    for endpoint in CATALOGUE:
+        view = resolve(endpoint.url_path).view_name
+        latency = "visitors_http_request_duration_seconds_count"
+        assert at_zero(latency, endpoint=view, method="GET"), endpoint.name
+        for result in ("hit", "miss"):
+            assert at_zero("visitors_cache_lookups_total", key=endpoint.key, result=result)
+    layer = "orm" if settings.VISITORS.USE_ORM else "raw"
+    questions = timed_questions(LAYERS[settings.VISITORS.USE_ORM])
+    assert {("count", layer), ("member_days", layer), ("rows_after", layer)} <= set(questions)
+    for question, in_layer in questions:
+        assert at_zero(
+            "visitors_db_query_duration_seconds_count", question=question, layer=in_layer
+        )

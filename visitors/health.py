@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from django.db import connections
 
 from visitors import cache, keys
@@ -139,8 +140,6 @@ def _backend() -> Any:
 
 
 def backend_name() -> str:
-    from django.core.cache.backends.db import DatabaseCache
-
     if cache.is_redis():
         return "redis"
     return "database" if isinstance(_backend(), DatabaseCache) else type(_backend()).__name__

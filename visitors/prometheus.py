@@ -14,7 +14,7 @@ import functools
 import threading
 import time
 from collections import Counter as Tallies
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -149,9 +149,36 @@ def timed_question(layer: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
             with timed_query(question, layer):
                 return method(*args, **kwargs)
 
+        wrapper.timed_as = (question, layer)  # type: ignore[attr-defined]  (start_series)
         return wrapper
 
     return decorate
+
+
+def timed_questions(queries: type) -> list[tuple[str, str]]:
+    """(question, layer) of every method of ``queries`` that ``timed_question`` decorated."""
+    found = (getattr(getattr(queries, name), "timed_as", None) for name in dir(queries))
+    return sorted(series for series in found if series is not None)
+
+
+def start_series(
+    *, endpoints: Iterable[tuple[str, str]], questions: Iterable[tuple[str, str]]
+) -> None:
+    """Create at 0 the series a web worker writes only when it serves from the database:
+    each endpoint's (URL name, cache key) latency and cache misses, and each question's time.
+
+    Warm, a worker answers from pre-rendered bytes and writes none of them; without this
+    they would first appear at the first cache outage. So Prometheus has them from the first
+    scrape (``rate()`` and alerts see an outage's first requests), and the worker allocates
+    their children (a few hundred small objects that live as long as it does) now, with its
+    other start-up objects, instead of amid an outage's short-lived counts, where they kept
+    the freed memory around them from going back (docs/OPERATIONS.md "Memory")."""
+    for view_name, key in endpoints:
+        HTTP_LATENCY.labels(view_name, "GET")
+        for result in ("hit", "miss"):
+            CACHE_LOOKUPS.labels(key, result)
+    for question, layer in questions:
+        DB_QUERY_SECONDS.labels(question, layer)
 
 
 def record_cycle(*, report: Any | None, error: str | None, last_success: datetime | None) -> None:
