@@ -150,6 +150,34 @@ def test_redis_down_every_catalogued_payload_answers_200_from_the_database(
         assert source == "db" or "db" in str(source), (endpoint.name, source)
 
 
+def test_an_outage_writes_no_metric_series_a_worker_did_not_start_with(own_redis, visits, client):
+    """A web worker creates at load the series its database path writes (visitors/startup.py):
+    every catalogued endpoint answered from MySQL with Redis down, and then again once Redis
+    is back (cold, the loop not running), adds none (the status counts aside)."""
+    from visitors import prometheus
+    from visitors.startup import prepare_web_worker
+
+    metrics = (prometheus.HTTP_LATENCY, prometheus.CACHE_LOOKUPS, prometheus.DB_QUERY_SECONDS)
+
+    def series() -> set[tuple[str, tuple[str, ...]]]:
+        return {(metric._name, labels) for metric in metrics for labels in metric._metrics}
+
+    for metric in metrics:  # as in a new worker (the values stay in the shared files)
+        with metric._lock:
+            metric._metrics.clear()
+    prepare_web_worker()
+    started = series()
+    own_redis.stop()
+    for endpoint in CATALOGUE:
+        assert client.get(endpoint.url_path).status_code == 200, endpoint.name
+    own_redis.start()  # comes back empty
+    time.sleep(0.3)  # OUTAGE_RETRY_MS=200: the breaker lets the next call try Redis
+    for endpoint in CATALOGUE:
+        assert client.get(endpoint.url_path).status_code == 200, endpoint.name
+    assert series() - started == set()
+    assert len(started) > len(CATALOGUE) * 3
+
+
 def test_a_members_fold_read_lazily_falls_back_to_the_database_when_redis_goes(own_redis, visits):
     """The member rankings read the fold's sorted sets only when they rank: Redis gone by
     then, a request's fold counts the members from MySQL instead (the loop's raises)."""

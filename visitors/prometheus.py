@@ -149,7 +149,7 @@ def timed_question(layer: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
             with timed_query(question, layer):
                 return method(*args, **kwargs)
 
-        wrapper.timed_as = (question, layer)  # type: ignore[attr-defined]  (start_series)
+        wrapper.timed_as = (question, layer)  # type: ignore[attr-defined]  (timed_questions)
         return wrapper
 
     return decorate
@@ -162,19 +162,20 @@ def timed_questions(queries: type) -> list[tuple[str, str]]:
 
 
 def start_series(
-    *, endpoints: Iterable[tuple[str, str]], questions: Iterable[tuple[str, str]]
+    *, endpoints: Iterable[str], cache_keys: Iterable[str], questions: Iterable[tuple[str, str]]
 ) -> None:
-    """Create at 0 the series a web worker writes only when it serves from the database:
-    each endpoint's (URL name, cache key) latency and cache misses, and each question's time.
+    """Create at 0 the series a web worker writes only when it serves from the database: the
+    latency of each endpoint (its URL name), the hits and misses of each cache key a request
+    may compute, and the time of each (question, layer).
 
     Warm, a worker answers from pre-rendered bytes and writes none of them; without this
     they would first appear at the first cache outage. So Prometheus has them from the first
     scrape (``rate()`` and alerts see an outage's first requests), and the worker allocates
-    their children (a few hundred small objects that live as long as it does) now, with its
-    other start-up objects, instead of amid an outage's short-lived counts, where they kept
-    the freed memory around them from going back (docs/OPERATIONS.md "Memory")."""
-    for view_name, key in endpoints:
-        HTTP_LATENCY.labels(view_name, "GET")
+    their values (about 400, each a few small objects that live as long as the worker) as it
+    loads, not amid an outage's short-lived counts (``visitors.startup``)."""
+    for endpoint in endpoints:
+        HTTP_LATENCY.labels(endpoint, "GET")
+    for key in cache_keys:
         for result in ("hit", "miss"):
             CACHE_LOOKUPS.labels(key, result)
     for question, layer in questions:
