@@ -62,16 +62,17 @@ def member_ranking(
     vendor = connection.vendor
     table = connection.ops.quote_name(Visitor._meta.db_table)
     params: list[Any] = [day_start(start), day_start(end)]
-    inner_only = outer_only = tail = ""
-    if n is not None:
-        tail = " ORDER BY total DESC, member LIMIT %s"
-    else:
-        marks = ", ".join(["%s"] * len(members))
-        inner_only = f" AND member_id IN ({marks})"
-        outer_only = f" HAVING member IN ({marks})"
-        params += [*members, *members]
-    if n is not None:
+    if n is not None:  # the leaders
+        inner_only, outer_only, tail = "", "", " ORDER BY total DESC, member LIMIT %s"
         params.append(n)
+    else:  # these members: the inner IN matches what the collation holds equal, HAVING exact
+        marks = ", ".join(["%s"] * len(members))
+        inner_only, outer_only, tail = (
+            f" AND member_id IN ({marks})",
+            f" HAVING member IN ({marks})",
+            "",
+        )
+        params += [*members, *members]
     sql = (
         "SELECT m.member, m.total, v.member_name, v.institution FROM ("
         f"SELECT {_BINARY[vendor]} AS member, SUM(g.n) AS total, MAX({_LAST_KEY[vendor]}) AS last_key "
