@@ -47,6 +47,12 @@ class Facts(Protocol):
 
     now: datetime  # library-local
     cache_era: int  # ``visitors.cache.era()`` when the facts were gathered
+    # Whether what is built from these facts may be kept in this process for the next build
+    # (``visitors.memo.LastResult``, the rankings' ``_once``, today's tallies): the loop's,
+    # which builds every cycle from the same objects until they change; never a request's,
+    # which reads its inputs afresh each time (kept, they only held a web worker's memory
+    # until the next outage: a year of days per ranking; docs/BENCHMARKS.md, soak).
+    keeps_results: bool
 
     @property
     def today(self) -> date: ...

@@ -48,7 +48,9 @@ def today_hourly(facts: Facts) -> dict[str, Any]:
     peak hour so far (the earliest of equal ones; null before the first check-in)."""
     today = facts.today
     week_ago = today - LAST_WEEK
-    now = kept_tally(facts.today_rows, _hour_of)  # first: MySQL down fails before the days
+    now = kept_tally(
+        facts.today_rows, _hour_of, keep=facts.keeps_results
+    )  # first: MySQL down fails before the days
     before = facts.closed_breakdown(HOURS).get(week_ago, {})
     hours = [
         {"hour": hour, "total": now.get(hour, 0), "last_week": _count(before, hour)}
@@ -180,7 +182,8 @@ def days_read(today: date) -> list[date]:
 
 
 _heatmaps: LastResult[dict[str, Any]] = LastResult()
-# What a request built from counts of an outage is not kept once the cache answers.
+# Kept for the loop only (``Facts.keeps_results``); nothing built amid an outage is kept
+# once the cache answers.
 cache.breaker.when_reachable(_heatmaps.clear)
 
 
@@ -190,7 +193,11 @@ def heatmap(facts: Facts, weeks: int) -> dict[str, Any]:
     if facts.cache_era != cache.era():  # counted for an outage that is over: not kept
         return _heatmap(closed, facts.today, weeks)
     # Closed days only: the loop's cycles of one day reuse it.
-    return _heatmaps.get((closed, facts.today, weeks), lambda: _heatmap(closed, facts.today, weeks))
+    return _heatmaps.get(
+        (closed, facts.today, weeks),
+        lambda: _heatmap(closed, facts.today, weeks),
+        keep=facts.keeps_results,
+    )
 
 
 def _heatmap(closed: Mapping[date, Counts], today: date, weeks: int) -> dict[str, Any]:

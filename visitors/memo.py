@@ -42,7 +42,11 @@ class LastResult(Generic[V]):
     def _same(a: object, b: object) -> bool:
         return a is b if isinstance(a, dict | list | tuple | set) else a == b
 
-    def get(self, inputs: tuple[object, ...], compute: Callable[[], V]) -> V:
+    def get(self, inputs: tuple[object, ...], compute: Callable[[], V], *, keep: bool = True) -> V:
+        """``compute()``, or the last result for the same inputs; remembered only when
+        ``keep`` (``Facts.keeps_results``)."""
+        if not keep:
+            return compute()
         last = self._last
         if (
             last is not None

@@ -38,6 +38,7 @@ class CycleFacts:
     # The compared days' minutes of the current hour (``visitors.hourly.PastMinutes``).
     minutes: Mapping[tuple[date, int], Mapping[int, int]] = field(default_factory=dict)
     cache_era: int = field(default_factory=cache.era)
+    keeps_results = True  # ``Facts.keeps_results``: the loop builds every cycle
 
     @property
     def today(self) -> date:

@@ -69,7 +69,8 @@ def tally(rows: Sequence[Checkin]) -> tuple[dict[str, int], dict[str, Latest], d
     return members, latest, institutions
 
 
-# This process's last tally: re-tallied at most every RANKING_REFRESH_S, and on a new day.
+# The loop's last tally (``Facts.keeps_results``): re-tallied at most every
+# RANKING_REFRESH_S, and on a new day.
 _today: TodayTally | None = None
 
 
@@ -95,8 +96,10 @@ def today_tally(facts: Facts) -> TodayTally:
         and (last.members, last.latest, last.institutions) == (members, latest, institutions)
     )
     generated = last.generated_at if unchanged and last is not None else facts.now
-    _today = TodayTally(facts.today, facts.now, generated, members, latest, institutions)
-    return _today
+    tallied = TodayTally(facts.today, facts.now, generated, members, latest, institutions)
+    if facts.keeps_results:
+        _today = tallied
+    return tallied
 
 
 # --- the closed part, summed once per load ---------------------------------------------------
@@ -116,14 +119,19 @@ def _institution_totals(days: Mapping[date, Mapping[str, int]], since: date, tod
 
 # Built rankings by name, with the inputs they were built from: the loop publishes every
 # cycle, and a ranking is only rebuilt when an input changed (the same object: no compare).
+# The loop's only (``Facts.keeps_results``): a request's would hold a year of days.
 _built: dict[str, tuple[tuple[Any, ...], Any]] = {}
 # Inputs counted for an outage (a year of members) are not kept once the cache answers.
 cache.breaker.when_reachable(_built.clear)
 
 
-def _once(name: str, inputs: tuple[Any, ...], build: Callable[[], Any], era: int) -> Any:
-    """The ranking ``name`` built from ``inputs``, reused while they are equal; one built
-    from facts of an earlier cache era (``cache.era``) is not kept."""
+def _once(name: str, inputs: tuple[Any, ...], build: Callable[[], Any], facts: Facts) -> Any:
+    """The ranking ``name`` built from ``inputs``, reused while they are equal; kept only
+    for facts that keep results (``Facts.keeps_results``: the loop's), and not when they
+    are of an earlier cache era (``cache.era``)."""
+    if not facts.keeps_results:
+        return build()
+    era = facts.cache_era
     last = _built.get(name)
     if last is not None and all(a is b or a == b for a, b in zip(last[0], inputs, strict=True)):
         # Equal but not the same objects (a request built it from its own reads): keep
@@ -202,7 +210,7 @@ def members(period: Period) -> Callable[[Facts], dict[str, Any]]:
                 "generated_at": today.generated_at.isoformat(),
             }
 
-        return _once(f"members-{period}", key, ranked, facts.cache_era)
+        return _once(f"members-{period}", key, ranked, facts)
 
     return build
 
@@ -229,7 +237,7 @@ def faculties(period: Period) -> Callable[[Facts], dict[str, Any]]:
                 "generated_at": today.generated_at.isoformat(),
             }
 
-        return _once(f"faculties-{period}", key, ranked, facts.cache_era)
+        return _once(f"faculties-{period}", key, ranked, facts)
 
     return build
 

@@ -37,12 +37,12 @@ def _room_of(row: Checkin) -> str | None:
 
 
 def _today(facts: Facts) -> Counter[str | None]:
-    return kept_tally(facts.today_rows, _room_of)  # type: ignore[return-value]
+    return kept_tally(facts.today_rows, _room_of, keep=facts.keeps_results)  # type: ignore[return-value]
 
 
 _months: LastResult[Counter[str | None]] = LastResult()
-# Its inputs hold the month's closed days, counted from the database during an outage: not
-# kept once the cache answers (as ``hourly._heatmaps``).
+# Its inputs hold the month's closed days: kept for the loop only (``Facts.keeps_results``),
+# and not past an outage (as ``hourly._heatmaps``).
 cache.breaker.when_reachable(_months.clear)
 
 
@@ -67,6 +67,7 @@ def rooms_monthly(facts: Facts) -> dict[str, Any]:
         _months.get(
             (closed, today.year, today.month),
             lambda: _closed_month(closed, today.year, today.month),
+            keep=facts.keeps_results,
         )
     )
     return {"month": f"{today.year:04d}-{today.month:02d}", "rooms": ranked(counts)}

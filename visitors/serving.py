@@ -44,6 +44,8 @@ class RequestFacts:
     the cache when it can be (the rollup, and today's count as the today endpoint serves
     it), so a cold series costs one grouped query at most."""
 
+    keeps_results = False  # ``Facts.keeps_results``: a miss's inputs are its own
+
     def __init__(self, now: datetime, queries: VisitorQueries) -> None:
         self.now = now
         self.queries = queries

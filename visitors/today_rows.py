@@ -63,16 +63,21 @@ def tally(rows: Iterable[Checkin], key: Callable[[Checkin], object]) -> Counter[
 
 
 _tallies: dict[Callable[[Checkin], object], tuple[Sequence[Checkin], Counter[object]]] = {}
-# A web process tallies only on Django's path (a miss: an outage), from rows it read for that
-# request; kept, those rows (thousands of small objects made among the outage's garbage) pinned
-# its heap after the outage (docs/BENCHMARKS.md, soak). The loop's next tally recounts them.
+# The loop's tallies only (``keep``): a web process tallies on Django's path (a miss), from
+# rows it read for that request; kept, those rows (thousands of small objects made among an
+# outage's garbage) pinned its heap after the outage (docs/BENCHMARKS.md, soak).
 cache.breaker.when_reachable(_tallies.clear)
 
 
-def kept_tally(rows: Sequence[Checkin], key: Callable[[Checkin], object]) -> Counter[object]:
+def kept_tally(
+    rows: Sequence[Checkin], key: Callable[[Checkin], object], *, keep: bool = True
+) -> Counter[object]:
     """``tally``, reused while ``rows`` is the same object (the loop's rows between
     changes), and extended by the new rows only when ``rows`` appends to the last ones
-    (``Appended``); the result is shared: do not mutate it."""
+    (``Appended``); the result is shared: do not mutate it. Only ``keep`` tallies are
+    remembered (``Facts.keeps_results``)."""
+    if not keep:
+        return tally(rows, key)
     last = _tallies.get(key)
     if last is not None and last[0] is rows:
         return last[1]
