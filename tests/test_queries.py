@@ -252,60 +252,6 @@ def test_member_days_count_each_member_with_the_name_of_their_last_row(layer):
     }
 
 
-# Ids that sort differently byte for byte than in MariaDB's collation (case, accents,
-# digits), ids equal to it but not to Python (case, a trailing space), and ties.
-RANKED_IDS = ["a1", "A1", "A1 ", "B2", "b2", "Z9", "é3", "É3", "M10", "m10", "001", "1", "zz"]
-
-
-def _ranked_rows(insert) -> None:
-    """Rows over a year's turn and a month's, renamed members, a few with the same total."""
-    import random
-
-    rng = random.Random(31)
-    first = date(2025, 12, 28)
-    for n in range((DAY - first).days + 2):  # to the day after DAY: outside
-        day = first + timedelta(days=n)
-        for member in rng.sample(RANKED_IDS, rng.randint(0, 6)):
-            moments = [
-                datetime.combine(day, datetime.min.time()) + timedelta(minutes=rng.randint(0, 1439))
-                for _ in range(rng.randint(1, 3))
-            ]
-            for moment in sorted(moments):
-                name = rng.choice(["Ani", "Budi", "", None])
-                insert(
-                    [moment],
-                    member_id=member,
-                    member_name=name,
-                    institution=rng.choice(["ENG", "LAW", None]),
-                )
-
-
-@pytest.mark.parametrize("first", [date(2026, 1, 1), date(2026, 3, 1), DAY])
-def test_members_ranked_by_the_database_equal_the_fold_of_their_days(layer, first):
-    """``member_leaders``/``member_totals`` against the fold of ``member_days`` on the same
-    layer (what the loop keeps): the same groups, totals, order of ties and names, also
-    for ids MariaDB's collation holds equal (grouped per day as the fold is, then apart)."""
-    from visitors.member_totals import by_rank, fold_members
-
-    queries, insert = layer
-    _ranked_rows(insert)
-    fold = fold_members(DAY, queries.member_days(start=first, end=DAY))
-    ranked = sorted(fold["year"].items(), key=by_rank)
-    assert len(ranked) >= (8 if first < DAY else 0)
-    for n in (1, 3, 5, len(ranked), len(ranked) + 5):
-        found = queries.member_leaders(start=first, end=DAY, n=n)
-        assert sorted(((m, t) for m, t, _, _ in found), key=by_rank) == ranked[:n]
-        assert {m: (name, place) for m, _, name, place in found} == {
-            m: tuple(fold["latest"][m][:2]) for m, _ in ranked[:n]
-        }
-    asked = [*RANKED_IDS, "nobody", "a1 "]
-    found = queries.member_totals(start=first, end=DAY, members=asked)
-    assert sorted((m, t) for m, t, _, _ in found) == sorted(fold["year"].items())
-    assert {m: (name, place) for m, _, name, place in found} == {
-        m: tuple(seen[:2]) for m, seen in fold["latest"].items()
-    }
-
-
 def test_minute_counts_of_one_hour_are_half_open(layer):
     queries, insert = layer
     insert(

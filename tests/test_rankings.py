@@ -26,18 +26,12 @@ from django.db import connections
 
 from tests.clients import FrontClient
 from tests.conftest import ALL_DATABASES
-from tests.services import closed_port, redis_unreachable
-from visitors import breakdowns, faculties, rankings, serving
+from tests.services import closed_port
+from visitors import faculties, rankings, serving
 from visitors.breakdowns import INSTITUTIONS, MEMBERS
 from visitors.daily import warm_aggregates
 from visitors.endpoints import FACULTIES_MONTHLY, FACULTIES_YEARLY, MONTHLY_TOP, YEARLY_TOP
-from visitors.member_totals import (
-    FoldedMembers,
-    QueriedMembers,
-    RedisFold,
-    fold_members,
-    members_fold,
-)
+from visitors.member_totals import FoldedMembers, RedisFold, fold_members, members_fold
 from visitors.models import Faculty
 from visitors.publishing import CycleFacts
 from visitors.queries import get_queries
@@ -162,14 +156,6 @@ def test_rankings_equal_counts_computed_here_on_every_layer(layer, conf):
     cycle(queries).run(now=NOW, key_ttl=60)
     assert django_cache.get(MONTHLY_TOP.key)["visitors"] == month_members
     assert django_cache.get(FACULTIES_YEARLY.key)["faculties"] == year_places
-    # While Redis is unreachable: the members ranked by the database, the same rankings.
-    rankings.forget()
-    with redis_unreachable():
-        assert build(MONTHLY_TOP, NOW, queries)["visitors"] == month_members
-        assert build(YEARLY_TOP, NOW, queries)["visitors"] == year_members
-        assert isinstance(
-            breakdowns.while_unreachable.get(MEMBERS.name, NOW.date(), list), QueriedMembers
-        )
 
 
 def test_today_counts_and_a_ranking_agrees_with_today(insert_visits):
@@ -689,20 +675,7 @@ def test_the_daily_job_reads_only_the_days_it_re_counts(insert_visits, fold_cach
     assert totals == {"A": 2, "B": 1}
 
 
-def _bulk_insert(day: date, closed: dict[str, int]) -> None:
-    """``closed[m]`` check-ins of each member on ``day``, in one statement per member."""
-    with connections["visitors"].cursor() as cursor:
-        cursor.execute("DELETE FROM visitor_count")
-        moment = datetime.combine(day, datetime.min.time()).replace(hour=9)
-        rows = [(m, f"Name {m}", "ENG", "R1", moment) for m, n in closed.items() for _ in range(n)]
-        cursor.executemany(
-            "INSERT INTO visitor_count (member_id, member_name, institution, room_code, "
-            "checkin_date) VALUES (%s, %s, %s, %s, %s)",
-            rows,
-        )
-
-
-@pytest.mark.parametrize("kept", ["in memory", "in redis", "in the database"])
+@pytest.mark.parametrize("kept", ["in memory", "in redis"])
 @pytest.mark.parametrize("seed", range(5))
 def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed, kept):
     """The shortcut (today's members against a prefix of the closed ranking) is exact, also
@@ -712,9 +685,6 @@ def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed, ke
     closed = {f"M{n:03d}": rng.randint(1, 40) for n in range(300)}
     leaders = sorted(closed, key=lambda m: (-closed[m], m))
     today = {m: rng.randint(0, 3) or 1 for m in leaders[: rng.choice([3, 70, 120])]}
-    # Members far down the closed ranking, back often today: they place with their closed
-    # totals, which must be asked for (``ClosedMembers.totals``).
-    today.update({m: rng.randint(40, 44) for m in rng.sample(leaders[150:], 2)})
     today.update({f"NEW{n}": rng.randint(1, 60) for n in range(rng.randint(0, 5))})
     everything = Counter(closed) + Counter(today)
     expected_top = sorted(everything.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
@@ -724,9 +694,6 @@ def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed, ke
     when = date(2026, 3, 1)
     if kept == "in memory":
         members = FoldedMembers(fold_members(when, days))
-    elif kept == "in the database":
-        _bulk_insert(date(2026, 1, 5), closed)
-        members = QueriedMembers(get_queries(), when)
     else:
         members = RedisFold(MEMBERS.kept_key).write(
             when, "stamp", FoldedMembers(fold_members(when, days))
@@ -737,26 +704,6 @@ def test_the_top_of_closed_plus_today_equals_adding_everything_up(conf, seed, ke
         rankings._top_members(members, "month", today)
         == sorted(today.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
     )
-
-
-def test_members_asked_of_the_database_are_asked_once_each(insert_visits):
-    """``QueriedMembers`` (while the cache is unreachable): each answer is kept, so a
-    question is asked once per outage and process, however many requests rank."""
-    insert_visits([at(2026, 2, 2, 9, 0)] * 3, member_id="A", member_name="Ani", institution="X")
-    insert_visits([at(2026, 3, 2, 9, 0)], member_id="A", member_name="Ani S.", institution="ENG")
-    insert_visits([at(2026, 3, 3, 9, 0)] * 2, member_id="B", member_name="Budi", institution=None)
-    insert_visits([at(2026, 3, 14, 9, 0)], member_id="C", member_name="Cici")  # today
-    members = QueriedMembers(get_queries(), NOW.date())
-    with visitor_statements() as seen:
-        assert members.latest(["A", "Z"]) == {"A": ("Ani S.", "ENG")}
-        assert members.leaders("year", 64) == [("A", 4), ("B", 2)]
-        assert members.leaders("month", 1) == [("B", 2)]
-        assert members.leaders("year", 64) == [("A", 4), ("B", 2)]
-        assert members.totals("year", ["A", "B", "C", "Z"]) == {"A": 4, "B": 2, "C": 0, "Z": 0}
-        assert members.totals("year", ["C", "Z"]) == {"C": 0, "Z": 0}
-        assert members.latest(["A", "B", "C", "Z"]) == {"A": ("Ani S.", "ENG"), "B": ("Budi", None)}
-    # latest(A, Z); the two rankings; totals(C) (Z was asked with the names).
-    assert len(seen) == 4
 
 
 def test_a_ranking_built_from_equal_inputs_keeps_the_newer_ones(insert_visits):

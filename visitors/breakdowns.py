@@ -82,11 +82,8 @@ class Breakdown:
     # few moves forward from those days only, never the whole window (``_advanced``).
     fold: Callable[[date, Mapping[date, Any]], Any] | None = None
     fold_store: Callable[[str], FoldStore] | None = None
-    # The same fold made from chunks of days, each added then dropped (``_folded_update``).
+    # The same fold made from chunks of days, each added then dropped (``counted_kept``).
     fold_chunks: Callable[[date, Iterable[Mapping[date, Any]]], Any] | None = None
-    # What ``kept`` answers, asked of the database as the payloads read it instead of
-    # counting the window, for while the cache is unreachable (``counted_kept``).
-    queried: Callable[[date, VisitorQueries], Any] | None = None
     # The only closed days its payloads read, when they read fewer than the window holds
     # (ascending): while the cache is unreachable only these are counted (``counted``);
     # any other day reads as absent then, so this must name every day a payload reads.
@@ -451,11 +448,8 @@ class Breakdown:
         return kept
 
     def counted_kept(self, *, today: date, queries: VisitorQueries) -> Any:
-        """``kept`` of every closed day counted from the database, nothing stored; asked of
-        the database as it is read when the breakdown says how (``queried``), else a folded
-        breakdown ``FOLD_CHUNK_DAYS`` at a time (one grouped query per chunk)."""
-        if self.queried is not None:
-            return self.queried(today, queries)
+        """``kept`` of every closed day counted from the database, nothing stored; a
+        folded breakdown ``FOLD_CHUNK_DAYS`` at a time (one grouped query per chunk)."""
         if self.fold_chunks is None:
             return self.kept(today, self.counted(today=today, queries=queries))
         wanted = self.wanted_days(today)
@@ -680,7 +674,6 @@ MEMBERS = Breakdown(
     fold_chunks=lambda today, chunks: member_totals.FoldedMembers(
         member_totals.fold_chunks(today, chunks)
     ),
-    queried=lambda today, queries: member_totals.QueriedMembers(queries, today),
 )
 # Every breakdown the loop keeps current and the daily job re-counts.
 BREAKDOWNS: tuple[Breakdown, ...] = (HOURS, ROOMS, INSTITUTIONS, MEMBERS)

@@ -17,8 +17,7 @@ what a re-count and a cold ranking cost:
 - **Any other cache** (the embedded default, ``JsonFold``): the whole fold is one cached
   value, ``{"for", "stamp", "value"}``; a small library's members fit in it.
 
-Both hand the rankings a ``ClosedMembers``; while the cache is unreachable, so does
-``QueriedMembers``, which asks MySQL for the leaders instead of folding the year here.
+Both hand the rankings a ``ClosedMembers``.
 """
 
 from __future__ import annotations
@@ -26,16 +25,12 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from visitors import cache, keys
-
-if TYPE_CHECKING:
-    from visitors.queries.base import MemberTotal, VisitorQueries
 
 logger = logging.getLogger(__name__)
 
@@ -215,69 +210,6 @@ class FoldedMembers:
     def latest(self, members: Collection[str]) -> dict[str, Latest]:
         latest = self.fold["latest"]
         return {m: (latest[m][0], latest[m][1]) for m in members if m in latest}
-
-
-class QueriedMembers:
-    """``ClosedMembers`` asked of the database while the cache is unreachable: the period's
-    leaders ranked by MySQL (``member_leaders``), the totals and names of the few other
-    members a ranking needs (``member_totals``), each kept on the object for the day (the
-    closed days do not change under it). Never the period's members in this process: a
-    year of them counted per web worker for every outage was the largest allocation an
-    outage made (docs/BENCHMARKS.md, soak). One question at a time per object, so the
-    request threads of an outage ask each once."""
-
-    def __init__(self, queries: VisitorQueries, today: date) -> None:
-        self.queries = queries
-        self.today = today
-        self._lock = threading.Lock()
-        self._leaders: dict[tuple[Period, int], list[tuple[str, int]]] = {}
-        self._totals: dict[Period, dict[str, int]] = {period: {} for period in PERIODS}
-        self._latest: dict[str, Latest] = {}
-
-    def _start(self, period: Period) -> date:
-        return _first_of_month(self.today) if period == "month" else _first_of_year(self.today)
-
-    def _learn(self, period: Period, rows: Iterable[MemberTotal]) -> None:
-        for member, total, name, institution in rows:
-            self._totals[period][member] = total
-            # The latest day of a member seen this month is their latest of the year too.
-            self._latest[member] = (name, institution)
-
-    def leaders(self, period: Period, n: int) -> list[tuple[str, int]]:
-        with self._lock:
-            found = self._leaders.get((period, n))
-            if found is None:
-                rows = self.queries.member_leaders(start=self._start(period), end=self.today, n=n)
-                self._learn(period, rows)
-                found = sorted(((member, total) for member, total, _, _ in rows), key=by_rank)
-                self._leaders[(period, n)] = found
-            return found
-
-    def totals(self, period: Period, members: Collection[str]) -> dict[str, int]:
-        with self._lock:
-            known = self._totals[period]
-            asked = [member for member in members if member not in known]
-            if asked:
-                rows = self.queries.member_totals(
-                    start=self._start(period), end=self.today, members=asked
-                )
-                self._learn(period, rows)
-                for member in asked:
-                    known.setdefault(member, 0)
-            return {member: known[member] for member in members}
-
-    def latest(self, members: Collection[str]) -> dict[str, Latest]:
-        with self._lock:
-            year = self._totals["year"]
-            asked = [m for m in members if m not in self._latest and m not in year]
-            if asked:
-                rows = self.queries.member_totals(
-                    start=self._start("year"), end=self.today, members=asked
-                )
-                self._learn("year", rows)
-                for member in asked:
-                    year.setdefault(member, 0)
-            return {m: self._latest[m] for m in members if m in self._latest}
 
 
 # --- where the fold is kept --------------------------------------------------------------

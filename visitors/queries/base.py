@@ -6,7 +6,6 @@ predicates on ``checkin_date`` so MySQL can use its index.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal, Protocol
@@ -15,9 +14,6 @@ from typing import Literal, Protocol
 GroupColumn = Literal["institution", "room_code"]
 # A member's day: their check-ins, and the name and institution on the last of them.
 MemberDay = tuple[int, str | None, str | None]
-# A member's closed total over a range: (member_id, check-ins, and the name and institution
-# of their latest day's last row, as ``member_days`` gives them for that day).
-MemberTotal = tuple[str, int, str | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -72,20 +68,6 @@ class VisitorQueries(Protocol):
         """Per day, per ``member_id`` (rows without one are left out): the count, and the
         ``member_name`` and ``institution`` (NULL or '' as None) of that day's row with the highest
         ``visitor_id``; days with no such rows are absent. One grouped statement."""
-        ...
-
-    def member_leaders(self, *, start: date, end: date, n: int) -> list[MemberTotal]:
-        """The first ``n`` members of the range by check-ins (descending; ties by ``member_id``
-        in code-point order), ranked by the database: the members of ``member_days`` summed
-        over its days, exactly (a day's group as ``member_days`` forms it, then summed per
-        ``member_id`` compared byte for byte). Any order; the caller sorts."""
-        ...
-
-    def member_totals(
-        self, *, start: date, end: date, members: Collection[str]
-    ) -> list[MemberTotal]:
-        """The same sums for ``members`` (those with check-ins in the range; the others are
-        absent)."""
         ...
 
     def hourly_counts(self, *, start: date, end: date) -> dict[date, dict[int, int]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -22,8 +21,7 @@ from django.utils import timezone
 from visitors.clock import aware_day_start
 from visitors.models import Visitor
 from visitors.prometheus import timed_question
-from visitors.queries.base import Checkin, GroupColumn, MemberDay, MemberTotal
-from visitors.queries.raw import member_ranking, member_totals_of
+from visitors.queries.base import Checkin, GroupColumn, MemberDay
 from visitors.routers import VISITORS_DB
 
 _SEP = "\x1f"  # ASCII unit separator: never in a name
@@ -147,17 +145,6 @@ class OrmQueries:
                 name, _, institution = packed[10:].removeprefix(_SEP).rpartition(_SEP)
                 result[day][member] = (count, name or None, institution or None)
         return dict(result)
-
-    @timed_question("orm")
-    def member_leaders(self, *, start: date, end: date, n: int) -> list[MemberTotal]:
-        # The ORM cannot group ``member_days``'s groups again: the raw layer's statement.
-        return member_ranking(self.using, start=start, end=end, n=n)
-
-    @timed_question("orm")
-    def member_totals(
-        self, *, start: date, end: date, members: Collection[str]
-    ) -> list[MemberTotal]:
-        return member_totals_of(self.using, start=start, end=end, members=members)
 
     @timed_question("orm")
     def hourly_counts(self, *, start: date, end: date) -> dict[date, dict[int, int]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from django.db import connections
 from visitors.clock import day_start
 from visitors.models import Visitor
 from visitors.prometheus import timed_question
-from visitors.queries.base import Checkin, GroupColumn, MemberDay, MemberTotal
+from visitors.queries.base import Checkin, GroupColumn, MemberDay
 from visitors.routers import VISITORS_DB
 
 # The local hour of checkin_date: the one expression the two vendors spell differently.
@@ -22,20 +21,6 @@ _MINUTE = {
     "sqlite": "CAST(strftime('%%M', checkin_date) AS INTEGER)",
 }
 _COLUMNS: dict[str, str] = {"institution": "institution", "room_code": "room_code"}
-# Members ranked by the database (``member_ranking``): a member_id compared byte for byte
-# (MariaDB's default collations fold case and trailing spaces; SQLite's is binary), and a
-# member's latest day's last row as one sortable key, "YYYY-MM-DD" + the id in 20 digits.
-_BINARY = {"mysql": "CAST(g.member_id AS BINARY)", "sqlite": "g.member_id"}
-_LAST_KEY = {
-    "mysql": "CONCAT(g.day, LPAD(g.last_id, 20, '0'))",
-    "sqlite": "g.day || printf('%%020d', g.last_id)",
-}
-_LAST_ID = {
-    "mysql": "CAST(SUBSTRING(m.last_key, 11) AS UNSIGNED)",
-    "sqlite": "CAST(substr(m.last_key, 11) AS INTEGER)",
-}
-# Members asked about in one statement at most (``member_totals``).
-MEMBERS_PER_STATEMENT = 500
 
 
 def _as_date(value: Any) -> date:
@@ -44,64 +29,6 @@ def _as_date(value: Any) -> date:
 
 def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
-
-
-def member_ranking(
-    using: str, *, start: date, end: date, n: int | None = None, members: Collection[str] = ()
-) -> list[MemberTotal]:
-    """``member_leaders`` (``n``) or ``member_totals`` (``members``), for either layer (the ORM
-    cannot group a grouped subquery again). The inner query is ``member_days``'s grouping
-    (so a day's members are the groups the fold is made of, whatever the collation); the
-    outer one sums them per member_id byte for byte and keeps each member's latest day's
-    last row, read back by primary key for only the rows returned."""
-    connection = connections[using]
-    vendor = connection.vendor
-    table = connection.ops.quote_name(Visitor._meta.db_table)
-    params: list[Any] = [day_start(start), day_start(end)]
-    if n is not None:  # the leaders
-        inner_only, outer_only, tail = "", "", " ORDER BY total DESC, member LIMIT %s"
-        params.append(n)
-    else:  # these members: the inner IN matches what the collation holds equal, HAVING exact
-        marks = ", ".join(["%s"] * len(members))
-        inner_only, outer_only, tail = (
-            f" AND member_id IN ({marks})",
-            f" HAVING member IN ({marks})",
-            "",
-        )
-        params += [*members, *members]
-    sql = (
-        "SELECT m.member, m.total, v.member_name, v.institution FROM ("
-        f"SELECT {_BINARY[vendor]} AS member, SUM(g.n) AS total, MAX({_LAST_KEY[vendor]}) AS last_key "
-        "FROM (SELECT DATE(checkin_date) AS day, member_id, COUNT(*) AS n, "
-        f"MAX(visitor_id) AS last_id FROM {table} "
-        "WHERE checkin_date >= %s AND checkin_date < %s "
-        f"AND member_id IS NOT NULL AND member_id <> ''{inner_only} "
-        f"GROUP BY DATE(checkin_date), member_id) g GROUP BY {_BINARY[vendor]}{outer_only}{tail}"
-        f") m JOIN {table} v ON v.visitor_id = {_LAST_ID[vendor]}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return [
-        (_text(member), int(total), name or None, institution or None)
-        for member, total, name, institution in rows
-    ]
-
-
-def member_totals_of(
-    using: str, *, start: date, end: date, members: Collection[str]
-) -> list[MemberTotal]:
-    """``member_totals``, ``MEMBERS_PER_STATEMENT`` members at a time."""
-    wanted = sorted(set(members))
-    found: list[MemberTotal] = []
-    for at in range(0, len(wanted), MEMBERS_PER_STATEMENT):
-        chunk = wanted[at : at + MEMBERS_PER_STATEMENT]
-        found += member_ranking(using, start=start, end=end, members=chunk)
-    return found
 
 
 def _grouped(rows: list[tuple[Any, ...]]) -> dict[date, dict[Any, int]]:
@@ -202,16 +129,6 @@ class RawQueries:
             if day is not None:
                 result[_as_date(day)][member] = (int(count), name or None, institution or None)
         return dict(result)
-
-    @timed_question("raw")
-    def member_leaders(self, *, start: date, end: date, n: int) -> list[MemberTotal]:
-        return member_ranking(self.using, start=start, end=end, n=n)
-
-    @timed_question("raw")
-    def member_totals(
-        self, *, start: date, end: date, members: Collection[str]
-    ) -> list[MemberTotal]:
-        return member_totals_of(self.using, start=start, end=end, members=members)
 
     @timed_question("raw")
     def hourly_counts(self, *, start: date, end: date) -> dict[date, dict[int, int]]:
