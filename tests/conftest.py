@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connections
 
-from visitors import breakdowns, rankings
+from visitors import breakdowns, hourly, rankings, rooms, today_rows
 from visitors import cache as visitors_cache
 from visitors.legacy_table import ensure_table
 from visitors.queries import VisitorQueries, get_queries, guarded
@@ -33,6 +33,9 @@ def _forget_outages() -> None:
     guarded.breaker.reset()
     rankings.forget()
     breakdowns.while_unreachable.clear()
+    hourly._heatmaps.clear()
+    rooms._months.clear()
+    today_rows._tallies.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -228,7 +228,6 @@ def test_nothing_counted_for_an_outage_is_kept_once_the_cache_answers(own_redis,
     def nothing_built_is_kept() -> bool:
         return (
             rankings._built == {}
-            and rankings._today is None
             and hourly._heatmaps._last is None
             and rooms._months._last is None
             and today_rows._tallies == {}

@@ -69,12 +69,14 @@ def test_a_tally_of_appended_rows_counts_only_the_new_ones(layer):
         asked.append(row.visitor_id)
         return row.checkin_date.hour
 
-    assert kept_tally(rows.rows, hour) == {22: 1, 21: 2}
+    assert kept_tally(rows.rows, hour, keep=True) == {22: 1, 21: 2}
     assert len(asked) == 3
-    assert kept_tally(rows.rows, hour) == {22: 1, 21: 2} and len(asked) == 3  # same rows
+    assert kept_tally(rows.rows, hour, keep=True) == {22: 1, 21: 2} and len(asked) == 3  # same rows
     new = insert([NOW.replace(tzinfo=None) - timedelta(minutes=1)])
     rows.refresh(now=NOW + timedelta(seconds=5))
-    assert kept_tally(rows.rows, hour) == {22: 1, 21: 2, 23: 1}
+    assert kept_tally(rows.rows, hour, keep=True) == {22: 1, 21: 2, 23: 1}
     assert asked[3:] == new  # only the new row was looked at
-    assert kept_tally(rows.rows, hour) == tally(rows.rows, lambda row: row.checkin_date.hour)
+    assert kept_tally(rows.rows, hour, keep=True) == tally(
+        rows.rows, lambda row: row.checkin_date.hour
+    )
     assert rows.rows.before is not None and getattr(rows.rows.before, "before", None) is None

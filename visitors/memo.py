@@ -42,7 +42,7 @@ class LastResult(Generic[V]):
     def _same(a: object, b: object) -> bool:
         return a is b if isinstance(a, dict | list | tuple | set) else a == b
 
-    def get(self, inputs: tuple[object, ...], compute: Callable[[], V], *, keep: bool = True) -> V:
+    def get(self, inputs: tuple[object, ...], compute: Callable[[], V], *, keep: bool) -> V:
         """``compute()``, or the last result for the same inputs; remembered only when
         ``keep`` (``Facts.keeps_results``)."""
         if not keep:

@@ -69,8 +69,8 @@ def tally(rows: Sequence[Checkin]) -> tuple[dict[str, int], dict[str, Latest], d
     return members, latest, institutions
 
 
-# The loop's last tally (``Facts.keeps_results``): re-tallied at most every
-# RANKING_REFRESH_S, and on a new day.
+# This process's last tally: re-tallied at most every RANKING_REFRESH_S, and on a new day.
+# Kept for requests too: today's members only, and it spares each miss a read of today's rows.
 _today: TodayTally | None = None
 
 
@@ -96,10 +96,8 @@ def today_tally(facts: Facts) -> TodayTally:
         and (last.members, last.latest, last.institutions) == (members, latest, institutions)
     )
     generated = last.generated_at if unchanged and last is not None else facts.now
-    tallied = TodayTally(facts.today, facts.now, generated, members, latest, institutions)
-    if facts.keeps_results:
-        _today = tallied
-    return tallied
+    _today = TodayTally(facts.today, facts.now, generated, members, latest, institutions)
+    return _today
 
 
 # --- the closed part, summed once per load ---------------------------------------------------
@@ -134,8 +132,8 @@ def _once(name: str, inputs: tuple[Any, ...], build: Callable[[], Any], facts: F
     era = facts.cache_era
     last = _built.get(name)
     if last is not None and all(a is b or a == b for a, b in zip(last[0], inputs, strict=True)):
-        # Equal but not the same objects (a request built it from its own reads): keep
-        # these, so the next cycle's check is by identity, not a compare of a year of days.
+        # Equal but not the same objects (days read again): keep these, so the next
+        # cycle's check is by identity, not a compare of a year of days.
         _built[name] = (inputs, last[1])
         return last[1]
     value = build()

@@ -70,7 +70,7 @@ cache.breaker.when_reachable(_tallies.clear)
 
 
 def kept_tally(
-    rows: Sequence[Checkin], key: Callable[[Checkin], object], *, keep: bool = True
+    rows: Sequence[Checkin], key: Callable[[Checkin], object], *, keep: bool
 ) -> Counter[object]:
     """``tally``, reused while ``rows`` is the same object (the loop's rows between
     changes), and extended by the new rows only when ``rows`` appends to the last ones
