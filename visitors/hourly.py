@@ -48,9 +48,8 @@ def today_hourly(facts: Facts) -> dict[str, Any]:
     peak hour so far (the earliest of equal ones; null before the first check-in)."""
     today = facts.today
     week_ago = today - LAST_WEEK
-    now = kept_tally(
-        facts.today_rows, _hour_of, keep=facts.keeps_results
-    )  # first: MySQL down fails before the days
+    # First: with MySQL down this fails before the days are read.
+    now = kept_tally(facts.today_rows, _hour_of, keep=facts.keeps_results)
     before = facts.closed_breakdown(HOURS).get(week_ago, {})
     hours = [
         {"hour": hour, "total": now.get(hour, 0), "last_week": _count(before, hour)}
