@@ -233,8 +233,15 @@ def test_nothing_counted_for_an_outage_is_kept_once_the_cache_answers(own_redis,
             and today_rows._tallies == {}
         )
 
-    names = ("yearly-top", "faculties-yearly-top", "heatmap", "weekly", "rooms_monthly")
-    paths = [BY_NAME[name].url_path for name in [*names, "today_hourly"]]
+    names = (
+        "yearly-top",
+        "faculties-yearly-top",
+        "heatmap",
+        "weekly",
+        "rooms_monthly",
+        "today_hourly",
+    )
+    paths = [BY_NAME[name].url_path for name in names]
     own_redis.stop()
     for path in paths:
         assert client.get(path).status_code == 200

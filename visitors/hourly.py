@@ -189,13 +189,12 @@ cache.breaker.when_reachable(_heatmaps.clear)
 def heatmap(facts: Facts, weeks: int) -> dict[str, Any]:
     """The average check-ins per ISO weekday (1 Monday .. 7 Sunday) and local hour."""
     closed = facts.closed_breakdown(HOURS)
-    if facts.cache_era != cache.era():  # counted for an outage that is over: not kept
-        return _heatmap(closed, facts.today, weeks)
-    # Closed days only: the loop's cycles of one day reuse it.
+    # Closed days only: the loop's cycles of one day reuse it; not kept when counted for an
+    # outage that is over.
     return _heatmaps.get(
         (closed, facts.today, weeks),
         lambda: _heatmap(closed, facts.today, weeks),
-        keep=facts.keeps_results,
+        keep=facts.keeps_results and facts.cache_era == cache.era(),
     )
 
 
