@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connections
 
-from visitors import breakdowns, hourly, rankings, rooms, today_rows
+from visitors import breakdowns, hourly, live, rankings, rooms, today_rows
 from visitors import cache as visitors_cache
 from visitors.legacy_table import ensure_table
 from visitors.queries import VisitorQueries, get_queries, guarded
@@ -36,6 +36,7 @@ def _forget_outages() -> None:
     hourly._heatmaps.clear()
     rooms._months.clear()
     today_rows._tallies.clear()
+    live._last_copies.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -116,6 +116,12 @@ class Endpoint:
     # Personal data: the form anonymous callers get (unless RANKINGS_PUBLIC_MEMBERS); the
     # published, pre-rendered and last good answers are this form, staff get the value.
     mask: Callable[[Any], Any] | None = None
+    # Counting it from the database is costly in every process (a ranking of the year's
+    # members: at 10M rows about 40 s and 115 MB per web worker). While the cache is
+    # unreachable, a request gets this process's last copy of the published answer instead,
+    # marked stale (``visitors.serving.response_body``); staff asking for the full form,
+    # or a process without a copy of today's, still count it.
+    costly: bool = False
 
     @property
     def url_path(self) -> str:
@@ -254,6 +260,7 @@ def _ranking(name: str, path: str, period: rankings.Period, field: str, **kw: An
         validate=rankings.validator(period, field),
         fresh=rankings.freshness(period),
         mask=rankings.mask if personal else None,
+        costly=personal,
         **kw,
     )
 

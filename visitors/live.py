@@ -8,17 +8,24 @@ expired in the cache, and the cache answered within the last ``HTTP_MEMO_MS``. O
 ``lookup`` says None and the request goes to Django (computed from the database, or the
 last good value), exactly as when the cache is cold.
 
+The last copy of each response read is kept apart (``kept_copy``) through an outage: while
+the cache is unreachable, a costly payload is served from it, marked stale, rather than
+counted from the database in every process (``Endpoint.costly``).
+
 With ``HTTP_MEMO_MS=0`` there is no thread: every lookup reads the cache (for tests).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from types import MappingProxyType
+from typing import Any
 
 from visitors import changes, rendered
 from visitors.changes import Notice
@@ -32,6 +39,25 @@ logger = logging.getLogger(__name__)
 EXPIRY_MARGIN = 1.0
 # Reads of the responses while changes keep being announced (then the last read is kept).
 _RELOAD_TRIES = 3
+# The last response of each endpoint this process read, with the time of its data (the
+# notice's): replaced by a newer one, never dropped (a cache that comes back empty or
+# goes away leaves it), so it outlasts an outage.
+_last_copies: dict[str, tuple[Rendered, str]] = {}
+
+
+def kept_copy(endpoint: Endpoint, *, today: date) -> tuple[dict[str, Any], str] | None:
+    """(the body, the time of its data) of the last response of ``endpoint`` this process
+    read, as published (personal data masked), if its data is of ``today``; else None."""
+    kept = _last_copies.get(endpoint.name)
+    if kept is None:
+        return None
+    entry, at = kept
+    try:
+        of_today = datetime.fromisoformat(at).date() == today
+    except ValueError:
+        logger.warning("the copy of %s has no usable time (%r): not served", endpoint.name, at)
+        return None
+    return (json.loads(entry.body), at) if of_today else None
 
 
 @dataclass(frozen=True)
@@ -122,6 +148,8 @@ class LiveResponses:
             name: now + (ttl if ttl is not None else self.memo_s)
             for name, (_, ttl) in stored.items()
         }
+        if notice is not None:
+            _last_copies.update((name, (entry, notice.at)) for name, entry in responses.items())
         changed = notice != self.snapshot.notice or responses != dict(self.snapshot.responses)
         self.snapshot = Snapshot(notice, MappingProxyType(responses))
         if changed:

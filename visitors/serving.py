@@ -9,16 +9,17 @@ past local midnight) and remembers it as the last good value. While the database
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
 from django.db import DatabaseError
 
-from visitors import cache, faculties, hourly, last_good, rendered, rollup
+from visitors import cache, faculties, hourly, last_good, live, rendered, rollup
 from visitors.breakdowns import Breakdown
 from visitors.clock import local_now, next_day, seconds_until_midnight
 from visitors.endpoints import TODAY, Endpoint, Source
@@ -93,11 +94,41 @@ def request_facts(now: datetime | None = None) -> RequestFacts:
     return RequestFacts(now or local_now(), guarded(get_queries()))
 
 
-def value(endpoint: Endpoint, facts: RequestFacts) -> tuple[Any, Source | dict[str, Source]]:
-    """The endpoint's value and where it came from (per part, for a composite)."""
+class ServedInstead(Exception):
+    """A costly payload's kept copy, found when it was about to be counted while the cache
+    is unreachable: ``response_body`` answers with ``body``."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__("served from the kept copy")
+        self.body = body
+
+
+def _kept_copy(endpoint: Endpoint, today: date) -> dict[str, Any] | None:
+    """This process's last copy of ``endpoint``'s published answer (of ``today``), in the
+    last good answer's form: marked stale, with the time of its data."""
+    kept = live.kept_copy(endpoint, today=today)
+    if kept is None:
+        return None
+    published, as_of = kept
+    return {**published, "stale": True, "as_of": as_of}
+
+
+def value(
+    endpoint: Endpoint,
+    facts: RequestFacts,
+    *,
+    instead: Callable[[], dict[str, Any] | None] | None = None,
+) -> tuple[Any, Source | dict[str, Source]]:
+    """The endpoint's value and where it came from (per part, for a composite). When it
+    would be counted while the cache is unreachable and ``instead()`` gives a body, raises
+    ``ServedInstead`` with it (the single flight's waiters get it too)."""
     part_sources: dict[str, Source] = {}
 
     def compute() -> Any:
+        if instead is not None and cache.breaker.is_open:
+            body = instead()
+            if body is not None:
+                raise ServedInstead(body)
         if not endpoint.parts:
             return endpoint.build(facts)
         composed = {}
@@ -126,10 +157,19 @@ def response_body(
     """The JSON body of one endpoint; while the database is down, the last good value, stale.
     Personal data is masked unless ``full`` (``Endpoint.body``).
 
+    While the cache is unreachable, a costly payload (``Endpoint.costly``) is this process's
+    last copy of its published answer, marked stale, when the caller gets that form.
+
     Raises ``NoData`` when the database is down and nothing was ever stored.
     """
+    now = now or local_now()
+    instead = None
+    if endpoint.costly and not (full and endpoint.masked):
+        instead = functools.partial(_kept_copy, endpoint, now.date())
     try:
-        return endpoint.body(*value(endpoint, request_facts(now)), full=full)
+        return endpoint.body(*value(endpoint, request_facts(now), instead=instead), full=full)
+    except ServedInstead as served:
+        return served.body
     except DatabaseError as exc:
         last = last_good.read(endpoint)
         if last is None:
