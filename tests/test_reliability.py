@@ -313,13 +313,13 @@ def test_a_kept_copy_with_a_notice_time_that_is_not_a_time_is_counted_instead(
     loop.step()
     notice = django_cache.get(keys.VERSION)
     django_cache.set(keys.VERSION, {**notice, "at": "yesterday-ish"}, None)
-    live.LiveResponses(watch=False).tick()
-    own_redis.stop()
     with caplog.at_level(logging.WARNING, logger="visitors.live"):
-        response = client.get(BY_NAME["monthly-top"].url_path)
+        live.LiveResponses(watch=False).tick()
+    assert "yesterday-ish" in caplog.text and live._last_copies == {}
+    own_redis.stop()
+    response = client.get(BY_NAME["monthly-top"].url_path)
     assert response.status_code == 200
     assert response.json()["source"] == "db" and "stale" not in response.json()
-    assert "yesterday-ish" in caplog.text
 
 
 def test_a_count_that_outlives_its_outage_is_not_kept():
@@ -602,3 +602,71 @@ def test_the_web_server_limits_glibcs_malloc_arenas_unless_told():
     assert subprocess.run(run, env=env, capture_output=True, text=True).stdout.strip() == "True"
     told = {**env, "MALLOC_ARENA_MAX": "4"}
     assert subprocess.run(run, env=told, capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_an_outages_garbage_is_collected_while_a_breaker_skips_at_most_once_a_second(
+    monkeypatch,
+):
+    """visitors/memory.py: each call that fails in an outage leaves reference cycles (its
+    exception, traceback and frames); a breaker that tells a caller to skip the backend lets
+    a full collection run, at most once a second, in a process that set its start-up objects
+    aside (a web worker), and a closed one never."""
+    import gc
+    import weakref
+
+    from visitors import memory
+    from visitors.breaker import Breaker
+
+    class Node:
+        pass
+
+    def cycle() -> weakref.ref:
+        node = Node()
+        node.me = node  # type: ignore[attr-defined]
+        return weakref.ref(node)
+
+    clock = [1000.0]
+    monkeypatch.setattr(memory, "_clock", lambda: clock[0])
+    monkeypatch.setattr(memory, "_state", [False, 0.0])
+    breaker = Breaker("test backend", retry_after=lambda: 60.0)
+    gc.disable()  # only the collections asked for
+    try:
+        closed = cycle()
+        assert breaker.allow() is True and closed() is not None
+        breaker.record_failure(OSError("down"))
+        assert breaker.allow() is False
+        assert closed() is not None  # start-up objects not set aside: no collection
+        memory._state[0] = True
+        first = cycle()
+        assert breaker.allow() is False
+        assert first() is None and closed() is None
+        second = cycle()
+        clock[0] += 0.9
+        assert breaker.allow() is False
+        assert second() is not None  # not again within the second
+        clock[0] += 0.1
+        assert breaker.allow() is False
+        assert second() is None
+    finally:
+        gc.enable()
+
+
+def test_a_web_worker_sets_its_start_up_objects_aside_from_the_collector(tmp_path):
+    """Loading the WSGI application (as each granian worker does) ends with ``gc.freeze``:
+    the start-up's objects are not scanned by the collections an outage makes."""
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT, services_env
+
+    code = "import gc, library_dashboard.wsgi; print(gc.get_freeze_count())"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=services_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert int(loaded.stdout.split()[-1]) > 50_000  # Django and the application

@@ -51,17 +51,19 @@ class Breaker:
         return self._open_until is not None
 
     def allow(self) -> bool:
-        """May the caller try the backend now? At most one probe per period while open."""
+        """May the caller try the backend now? At most one probe per period while open.
+        A caller told to skip first lets the outage's garbage be collected (``memory``)."""
         if self._open_until is None:
             return True
         with self._guard:
             if self._open_until is None:
                 return True
             now = self.clock()
-            if now < self._open_until:
-                return False
-            self._open_until = now + self.retry_after()  # this caller probes, others skip
-            return True
+            if now >= self._open_until:
+                self._open_until = now + self.retry_after()  # this caller probes, others skip
+                return True
+        memory.collect_during_outage()
+        return False
 
     def record_success(self) -> None:
         if self._open_until is None:

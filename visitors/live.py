@@ -52,12 +52,20 @@ def kept_copy(endpoint: Endpoint, *, today: date) -> tuple[dict[str, Any], str] 
     if kept is None:
         return None
     entry, at = kept
-    try:
-        of_today = datetime.fromisoformat(at).date() == today
-    except ValueError:
-        logger.warning("the copy of %s has no usable time (%r): not served", endpoint.name, at)
+    if datetime.fromisoformat(at).date() != today:
         return None
-    return (json.loads(entry.body), at) if of_today else None
+    return json.loads(entry.body), at
+
+
+def _keep_copies(responses: Mapping[str, Rendered], notice: Notice) -> None:
+    try:
+        datetime.fromisoformat(notice.at)
+    except ValueError:
+        logger.warning(
+            "change notice %s has no usable time (%r): no copy kept", notice.version, notice.at
+        )
+        return
+    _last_copies.update((name, (entry, notice.at)) for name, entry in responses.items())
 
 
 @dataclass(frozen=True)
@@ -148,9 +156,9 @@ class LiveResponses:
             name: now + (ttl if ttl is not None else self.memo_s)
             for name, (_, ttl) in stored.items()
         }
-        if notice is not None:
-            _last_copies.update((name, (entry, notice.at)) for name, entry in responses.items())
         changed = notice != self.snapshot.notice or responses != dict(self.snapshot.responses)
+        if notice is not None and notice != self.snapshot.notice:
+            _keep_copies(responses, notice)
         self.snapshot = Snapshot(notice, MappingProxyType(responses))
         if changed:
             for listener in self._listeners:

@@ -1,9 +1,19 @@
-"""Keep a worker's heap small across outages: freed memory back to the system, few arenas.
+"""Keep a worker's heap small across outages: freed memory back to the system, few arenas,
+and an outage's garbage collected as it is made.
 
 While the cache is unreachable, each process counts what it serves from the database (for
 example a year of members' totals): its memory peaks well above the steady state, and
 glibc's allocator keeps the freed pages. Once the cache answers again, ``malloc_trim``
 returns them. Elsewhere (no glibc) this does nothing.
+
+While a backend is down, every call that fails leaves its exception, traceback and frames
+in reference cycles, which only the garbage collector frees; its oldest generation is
+collected only once it grew by a quarter, so an outage's garbage piled up and spread into
+new pymalloc arenas that the few objects made meanwhile then kept. In the soak's harness (a
+web worker's application in 4 threads, MariaDB killed for 10 s): 1.1 MB of cycles 8 s into
+the outage, and the worker's RSS +5.9 MB after it; collected each second, +2.5 MB.
+``set_aside_startup_objects`` makes each collection cheap (52 ms to 4 ms there), and the
+breakers call ``collect_during_outage`` while they skip a backend.
 """
 
 from __future__ import annotations
@@ -13,6 +23,8 @@ import ctypes.util
 import gc
 import logging
 import os
+import threading
+import time
 from functools import cache
 
 logger = logging.getLogger(__name__)
@@ -64,3 +76,37 @@ def give_back_freed_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+_COLLECT_EVERY_S = 1.0
+_clock = time.monotonic
+_collecting = threading.Lock()
+# [set aside (this process froze its start-up objects), the end of the last collection]
+_state: list[float] = [False, 0.0]
+
+
+def set_aside_startup_objects() -> None:
+    """Move everything made so far (Django, the application, their modules: the bulk of a
+    worker's objects) out of the collector's sight (``gc.freeze``): a full collection then
+    only scans what was made since, and its trigger (the oldest generation grown by a
+    quarter) counts only those. Call it once, after start-up (a web worker: wsgi.py)."""
+    gc.collect()
+    gc.freeze()
+    _state[0] = True
+
+
+def collect_during_outage() -> None:
+    """A full collection at most once a second, by whichever caller comes first (the others
+    go on), in a process that set its start-up objects aside (elsewhere, the streams
+    process with its connections say, a full collection would scan the whole heap): called
+    while a backend is known down."""
+    if not _state[0] or _clock() - _state[1] < _COLLECT_EVERY_S:
+        return
+    if not _collecting.acquire(blocking=False):
+        return
+    try:
+        if _clock() - _state[1] >= _COLLECT_EVERY_S:
+            gc.collect()
+            _state[1] = _clock()
+    finally:
+        _collecting.release()

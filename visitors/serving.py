@@ -169,7 +169,10 @@ def response_body(
     try:
         return endpoint.body(*value(endpoint, request_facts(now), instead=instead), full=full)
     except ServedInstead as served:
-        return served.body
+        if instead is not None:
+            return served.body
+        # A staff request that waited on an anonymous one (one flight per key): its own.
+        return endpoint.body(*value(endpoint, request_facts(now)), full=full)
     except DatabaseError as exc:
         last = last_good.read(endpoint)
         if last is None:

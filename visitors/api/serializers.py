@@ -7,7 +7,8 @@ SOURCE_HELP = (
     "(the cache was cold or unreachable)."
 )
 STALE_HELP = (
-    "Present (true) only while the database is unreachable: the body is the last good value."
+    "Present (true) only while the database is unreachable, or, for the rankings of members, "
+    "while the cache is: the body is the last good value."
 )
 AS_OF_HELP = "With stale: when the served values were read from the database (ISO 8601)."
 

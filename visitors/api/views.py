@@ -27,8 +27,8 @@ from visitors.endpoints import CATALOGUE, Endpoint
 DESCRIPTION = (
     "Query parameters are not used (the report's are the only ones the API reads); unknown "
     "ones are ignored. While the database is "
-    "unreachable, the last good value is served with `stale: true` and `as_of`; if there is "
-    "none, 503. Every 200 carries an `ETag` and `Cache-Control: max-age` (the refresh "
+    "unreachable (for the rankings of members, also while the cache is), the last good value "
+    "is served with `stale: true` and `as_of`; if there is none, 503. Every 200 carries an `ETag` and `Cache-Control: max-age` (the refresh "
     "interval); a request with a matching `If-None-Match` gets 304 with no body."
 )
 
