@@ -117,7 +117,7 @@ class Endpoint:
     # published, pre-rendered and last good answers are this form, staff get the value.
     mask: Callable[[Any], Any] | None = None
     # Counting it from the database is costly in every process (a ranking of the year's
-    # members: at 10M rows about 40 s and 115 MB per web worker). While the cache is
+    # members: at 10M rows 30-40 s and 115 MB per web worker). While the cache is
     # unreachable, a request gets this process's last copy of the published answer instead,
     # marked stale (``visitors.serving.response_body``); staff asking for the full form,
     # or a process without a copy of today's, still count it.
