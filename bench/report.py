@@ -337,15 +337,24 @@ def soak_targets(soak: dict[str, Any] | None) -> list[tuple[str, str, str, str]]
     wrong = soak["verdicts"].get("wrong", 0)
     growth = max(soak["rss_growth_pct"].values(), default=0.0)
     failures = sum(f["count"] for f in soak["failures"])
+    web_cpu = [s for name, s in soak.get("cpu_s", {}).items() if name.startswith("web worker")]
+    # A worker that took no requests cannot show growth: each must carry a fair share.
+    shared = bool(web_cpu) and min(web_cpu) >= 0.25 * max(web_cpu)
     return [
         (
             f"soak ({soak['seconds'] // 60} min, Redis restarted twice, MariaDB once): no wrong "
-            "answer, no non-200, every stream client ends on the final count, RSS growth < 5%",
+            "answer, no non-200, every stream client ends on the final count, RSS growth < 5% "
+            "in every process, every web worker under load",
             f"{wrong} wrong, {failures} non-200 of {soak['requests']:,}; "
             f"{soak['streams_missing_final']} of {soak['streams']} streams missed the final "
-            f"count; largest RSS growth {growth}%",
+            f"count; largest RSS growth {growth}%; web workers' CPU "
+            + " / ".join(f"{s:.0f} s" for s in web_cpu),
             _check(
-                wrong == 0 and failures == 0 and not soak["streams_missing_final"] and growth < 5
+                wrong == 0
+                and failures == 0
+                and not soak["streams_missing_final"]
+                and growth < 5
+                and shared
             ),
             "",
         )
@@ -361,7 +370,9 @@ def soak_section(soak: dict[str, Any], results: dict[str, Any]) -> list[str]:
     add(
         f"The whole service (web server with the README's default workers, streams server, "
         f"sync loop at 1 s) on a MariaDB and a Redis of the run's own, {soak['seconds']} s: "
-        f"{soak['pollers']} pollers on every catalogued endpoint, `/health` and `/`; "
+        f"{soak['pollers']} pollers on every catalogued endpoint, `/health` and `/` "
+        f"(keep-alive, a new connection every {soak.get('poller_reconnect_every', '-')} "
+        "requests); "
         f"{soak['streams']} clients on `/api/visitors/today/stream`; "
         f"{soak['insert_rate_per_s']} check-ins a second ({soak['inserted']} inserted, "
         f"{soak['insert_failures']} refused while MariaDB was down); faults: {faults}.\n"
@@ -393,12 +404,13 @@ def soak_section(soak: dict[str, Any], results: dict[str, Any]) -> list[str]:
         for point in series:
             add(f"| {point['at_s']} | " + " | ".join(f"{point.get(n, 0):,}" for n in names) + " |")
         add("")
-    add("| process | RSS at the start (KiB) | at the end (KiB) | growth % |")
-    add("|---|---|---|---|")
+    cpu = soak.get("cpu_s", {})
+    add("| process | RSS at the start (KiB) | at the end (KiB) | growth % | CPU s between |")
+    add("|---|---|---|---|---|")
     for name, start in soak["rss_start_kib"].items():
         add(
             f"| {name} | {start:,} | {soak['rss_end_kib'].get(name, 0):,} | "
-            f"{soak['rss_growth_pct'].get(name, '-')} |"
+            f"{soak['rss_growth_pct'].get(name, '-')} | {cpu.get(name, '-')} |"
         )
     return [*out, ""]
 

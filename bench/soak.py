@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import ROOT, BenchConfig
-from bench.http import children, manage, rss_kib, stop
+from bench.http import children, cpu_seconds, manage, rss_kib, stop
 from tests.services import OwnMariaDB, OwnRedis, free_port, wait_until
 from tests.sse_client import EventStream
 
@@ -47,6 +47,10 @@ from tests.sse_client import EventStream
 # stale is wrong.
 SYNC_INTERVAL_MS = 1000
 POLL_GAP_S = 0.05  # each poller: about 20 requests a second
+# A browser does not keep one connection for ten minutes: its idle timeout, a proxy or a
+# tab reload opens a new one. Reconnecting lets every web worker accept pollers, not only
+# the one that happened to accept all of them at the start.
+RECONNECT_EVERY = 200  # requests, about 10 s per poller
 TODAY_PATH, SUMMARY_PATH = "/api/visitors/today", "/api/visitors/summary"
 ALLOWED_LAG_S = 7.0
 DB_NAME = "library_soak"
@@ -119,8 +123,13 @@ def poller(
     port: int, paths: list[str], timeline: Timeline, tally: Tally, until: threading.Event
 ) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    sent_on_connection = 0
     while not until.is_set():
         for path in paths:
+            if sent_on_connection >= RECONNECT_EVERY:
+                connection.close()
+                sent_on_connection = 0
+            sent_on_connection += 1
             sent = time.monotonic()
             try:
                 connection.request("GET", path, headers={"Accept": "application/json"})
@@ -246,14 +255,24 @@ class Inserter(threading.Thread):
         raise RuntimeError("MariaDB did not answer after the soak")
 
 
-def _rss(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
-    """RSS in KiB of every process, the servers' workers included."""
+def _pids(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+    """Every process by name, the servers' workers included."""
     out: dict[str, int] = {}
     for name, process in processes.items():
-        out[name] = rss_kib(process.pid)
+        out[name] = process.pid
         for n, pid in enumerate(children(process.pid), start=1):
-            out[f"{name} worker {n}"] = rss_kib(pid)
+            out[f"{name} worker {n}"] = pid
     return out
+
+
+def _rss(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+    """RSS in KiB of every process, the servers' workers included."""
+    return {name: rss_kib(pid) for name, pid in _pids(processes).items()}
+
+
+def _cpu_s(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
+    """CPU seconds (user + system) every process has used so far: which worker worked."""
+    return {name: cpu_seconds(pid) for name, pid in _pids(processes).items()}
 
 
 @contextlib.contextmanager
@@ -342,7 +361,7 @@ def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, A
         started = time.monotonic()
         # "At the start": once the first requests have warmed every process, before a fault.
         time.sleep(0.15 * config.soak_seconds)
-        rss_start = _rss(processes)
+        rss_start, cpu_start = _rss(processes), _cpu_s(processes)
         rss_series: list[tuple[int, dict[str, int]]] = []
         sampler = threading.Thread(
             target=_sample_rss, args=(processes, started, rss_series, until), daemon=True
@@ -364,7 +383,7 @@ def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, A
         final = inserter.settle()
         # The loop publishes the final count within a cycle; streams then tell every client.
         time.sleep(3 * SYNC_INTERVAL_MS / 1000 + 2)
-        rss_end = _rss(processes)
+        rss_end, cpu_end = _rss(processes), _cpu_s(processes)
         until.set()
         missed = [client.last for client in streams if client.last != final]
     for thread in pollers:
@@ -384,6 +403,7 @@ def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, A
         "inserted": final - timeline.counts[0],
         "insert_failures": inserter.failed,
         "pollers": config.soak_pollers,
+        "poller_reconnect_every": RECONNECT_EVERY,
         "streams": config.soak_streams,
         "faults": done_faults,
         "requests": tally.requests,
@@ -396,6 +416,10 @@ def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, A
         "rss_start_kib": rss_start,
         "rss_end_kib": rss_end,
         "rss_growth_pct": growth,
+        # Between the two RSS readings: a web worker near 0 carried none of the load.
+        "cpu_s": {
+            name: round(cpu_end.get(name, 0.0) - spent, 1) for name, spent in cpu_start.items()
+        },
         # RSS (KiB) of the web workers every minute: growth that levels off is warm-up.
         "rss_series": [
             {"at_s": at, **{k: v for k, v in rss.items() if "worker" in k or k == "loop"}}
