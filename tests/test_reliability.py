@@ -302,6 +302,61 @@ def test_a_members_ranking_is_the_last_copy_while_the_cache_is_unreachable(
     assert counted["source"] == "db" and "stale" not in counted
 
 
+@TRANSACTIONAL
+def test_staff_who_wait_on_an_anonymous_callers_flight_get_the_ranking_in_full(
+    own_redis, visits, monkeypatch
+):
+    """One flight per key: a staff request that joins an anonymous one's count while Redis
+    is down gets the leader's outcome, the masked copy. It must not answer with that: it
+    counts its own, in full. The leader is held in the flight until the staff request has
+    joined it, so the two always meet."""
+    from visitors import live, serving
+
+    SyncLoop(config=loop_config(), mode="direct", queries=get_queries()).step()
+    live.LiveResponses(watch=False).tick()
+    monthly_top = BY_NAME["monthly-top"]
+    own_redis.stop()
+    assert serving.response_body(monthly_top, now=NOW)["stale"] is True  # the breaker opens
+
+    leading, joined = threading.Event(), threading.Event()
+    kept_copy, wait = serving._kept_copy, cache._Flight.wait
+
+    def held_copy(*args):
+        leading.set()
+        assert joined.wait(10), "the staff request never joined the flight"
+        return kept_copy(*args)
+
+    def join(flight):
+        joined.set()
+        return wait(flight)
+
+    monkeypatch.setattr(serving, "_kept_copy", held_copy)
+    monkeypatch.setattr(cache._Flight, "wait", join)
+    answers: dict[str, object] = {}
+
+    def ask(who: str, full: bool) -> None:
+        try:
+            answers[who] = serving.response_body(monthly_top, now=NOW, full=full)
+        except BaseException as exc:
+            answers[who] = exc
+        finally:
+            connections.close_all()
+
+    anonymous = threading.Thread(target=ask, args=("anonymous", False))
+    anonymous.start()
+    assert leading.wait(10)
+    staff = threading.Thread(target=ask, args=("staff", True))
+    staff.start()
+    for thread in (anonymous, staff):
+        thread.join(30)
+    assert joined.is_set()
+    masked, full = answers["anonymous"], answers["staff"]
+    assert isinstance(masked, dict) and masked["stale"] is True, masked
+    assert masked["visitors"][0]["member_id"] is None  # masked
+    assert isinstance(full, dict) and full["source"] == "db" and "stale" not in full, full
+    assert full["visitors"][0]["member_id"] == "M1"
+
+
 def test_a_kept_copy_with_a_notice_time_that_is_not_a_time_is_counted_instead(
     own_redis, visits, client, caplog
 ):
