@@ -6,8 +6,10 @@ every statement on the visitor alias is counted in every thread.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -109,6 +111,50 @@ def test_concurrent_callers_share_one_failure():
         thread.join(10)
     assert outcomes == ["boom"] * 10
     assert len(calls) == 1
+
+
+class Boom(RuntimeError):
+    """A failure that can be watched (built-in exceptions take no weak references)."""
+
+
+def test_a_shared_failure_is_freed_without_the_collector():
+    """While a backend is down every request fails through the single flight: the failure
+    must be freed when the last caller lets go of it, not kept alive in a reference cycle
+    until the next garbage collection (the soak's memory growth in outages)."""
+    failures: list[weakref.ref[Boom]] = []
+    leading, joined = threading.Event(), threading.Event()
+    calls = []
+
+    def compute() -> int:
+        calls.append(1)
+        leading.set()
+        joined.wait(5)
+        time.sleep(0.05)  # the waiter is inside ``wait`` by now
+        raise Boom("down")
+
+    def caller(first: bool) -> None:
+        if not first:
+            leading.wait(5)
+            joined.set()
+        try:
+            cache.get_or_compute(
+                "visitors:test:freed", compute, ttl=5, validate=lambda v: type(v) is int
+            )
+        except Boom as exc:
+            failures.append(weakref.ref(exc))
+
+    gc.collect()
+    gc.disable()
+    try:
+        threads = [threading.Thread(target=caller, args=(first,)) for first in (True, False)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert len(calls) == 1  # the second caller waited on the first one's flight
+        assert len(failures) == 2 and failures[0]() is None and failures[1]() is None
+    finally:
+        gc.enable()
 
 
 def test_fifty_clients_on_the_cold_rankings_group_each_store_once():

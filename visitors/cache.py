@@ -200,10 +200,15 @@ class _Flight:
 
     def wait(self) -> tuple[Any, Source]:
         self.done.wait()
-        if self.error is not None:
-            raise self.error
-        assert self.result is not None
-        return self.result
+        error, result = self.error, self.result
+        del self  # a failure's traceback keeps this frame: let it not keep the flight too
+        if error is not None:
+            try:
+                raise error
+            finally:
+                del error  # nor the error itself: no cycle for the collector to find
+        assert result is not None
+        return result
 
 
 _flights: dict[str, _Flight] = {}
@@ -253,7 +258,10 @@ def get_or_compute(
             flight = _flights[key] = _Flight()
     assert flight is not None
     if not leader:
-        return flight.wait()
+        try:
+            return flight.wait()
+        finally:
+            del flight  # see below
     try:
         flight.result = _compute_once(key, compute, ttl=ttl, usable=usable)
         return flight.result
@@ -264,6 +272,10 @@ def get_or_compute(
         with _flights_guard:
             del _flights[key]
         flight.done.set()
+        # A failure's traceback keeps this frame; without this the frame would keep the
+        # flight and so the failure: a cycle per failed request that only the collector
+        # frees (while a backend is down, that is every request).
+        del flight
 
 
 def _compute_once(
