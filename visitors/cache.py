@@ -227,14 +227,16 @@ def get_or_compute(
     ttl: int | None,
     validate: Callable[[Any], bool],
     fresh: Callable[[Any], bool] = _always,
+    flight: str | None = None,
 ) -> tuple[T, Source]:
     """Serve ``key`` from the cache, or compute it once (per process and across processes).
 
     ``validate`` checks the shape (a failure is logged once as corruption, and the value is
     overwritten); ``fresh`` says whether a well-formed value is still usable. Concurrent
-    callers in this process share one computation (its value, or its exception); other
-    processes wait on a lock in the cache. While the cache is unreachable, the value this
-    process computed is reused for ``ttl``. ``ttl=None`` stores without expiry.
+    callers in this process with the same ``flight`` (``key`` by default) share one
+    computation (its value, or its exception); other flights and processes wait on a lock
+    in the cache. While the cache is unreachable, the value this process computed is reused
+    for ``ttl``. ``ttl=None`` stores without expiry.
     """
 
     def usable() -> tuple[Any | None, bool]:
@@ -251,31 +253,32 @@ def get_or_compute(
     if value is not None:
         return value, "cache" if reachable else "db"
 
+    name = key if flight is None else flight
     with _flights_guard:
-        flight = _flights.get(key)
-        leader = flight is None
+        shared = _flights.get(name)
+        leader = shared is None
         if leader:
-            flight = _flights[key] = _Flight()
-    assert flight is not None
+            shared = _flights[name] = _Flight()
+    assert shared is not None
     if not leader:
         try:
-            return flight.wait()
+            return shared.wait()
         finally:
-            del flight  # see below
+            del shared  # see below
     try:
-        flight.result = _compute_once(key, compute, ttl=ttl, usable=usable)
-        return flight.result
+        shared.result = _compute_once(key, compute, ttl=ttl, usable=usable)
+        return shared.result
     except BaseException as exc:
-        flight.error = exc
+        shared.error = exc
         raise
     finally:
         with _flights_guard:
-            del _flights[key]
-        flight.done.set()
+            del _flights[name]
+        shared.done.set()
         # A failure's traceback keeps this frame; without this the frame would keep the
         # flight and so the failure: a cycle per failed request that only the collector
         # frees (while a backend is down, that is every request).
-        del flight
+        del shared
 
 
 def _compute_once(

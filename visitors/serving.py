@@ -121,7 +121,9 @@ def value(
 ) -> tuple[Any, Source | dict[str, Source]]:
     """The endpoint's value and where it came from (per part, for a composite). When it
     would be counted while the cache is unreachable and ``instead()`` gives a body, raises
-    ``ServedInstead`` with it (the single flight's waiters get it too)."""
+    ``ServedInstead`` with it (the single flight's waiters get it too). Callers with and
+    without ``instead`` fly apart: neither waits on the other's outcome (a copy is not the
+    staff's answer, and a copy should not wait on the staff's count)."""
     part_sources: dict[str, Source] = {}
 
     def compute() -> Any:
@@ -142,6 +144,7 @@ def value(
         ttl=ttl_until_midnight(endpoint.fallback_ttl, facts.now),
         validate=endpoint.validate,
         fresh=lambda cached: endpoint.fresh(cached, facts.today),
+        flight=None if instead is None else f"{endpoint.key}|may-take-the-copy",
     )
     if source == "db":  # computed here: keep it as the last good value and pre-rendered
         last_good.remember(endpoint, result, now=facts.now)
@@ -169,10 +172,7 @@ def response_body(
     try:
         return endpoint.body(*value(endpoint, request_facts(now), instead=instead), full=full)
     except ServedInstead as served:
-        if instead is not None:
-            return served.body
-        # A staff request that waited on an anonymous one (one flight per key): its own.
-        return endpoint.body(*value(endpoint, request_facts(now)), full=full)
+        return served.body
     except DatabaseError as exc:
         last = last_good.read(endpoint)
         if last is None:
