@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -8,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connections
 
-from visitors import breakdowns, hourly, live, rankings, rooms, today_rows
+from visitors import breakdowns, hourly, live, rankings, rooms, sync, today_rows
 from visitors import cache as visitors_cache
 from visitors.legacy_table import ensure_table
 from visitors.queries import VisitorQueries, get_queries, guarded
@@ -37,6 +38,9 @@ def _forget_outages() -> None:
     rooms._months.clear()
     today_rows._tallies.clear()
     live._last_copies.clear()
+    for thread in threading.enumerate():  # tests that call ``SyncLoop.step`` never stop it
+        if isinstance(thread, sync._Renewer):
+            thread.done.set()
 
 
 @pytest.fixture(autouse=True)
