@@ -9,6 +9,31 @@ from django.db import connections
 from django.test import Client
 
 
+class CountedLock:
+    """A real lock that counts how often it was let go: put in place of the single flight's
+    guard (``visitors.cache._flights_guard``), ``passed(n)`` waits until n callers have
+    looked up or registered their flight, so a test knows a second caller has joined."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._passed = threading.Condition()
+        self.released = 0
+
+    def __enter__(self) -> CountedLock:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+        with self._passed:
+            self.released += 1
+            self._passed.notify_all()
+
+    def passed(self, times: int, timeout: float = 10) -> bool:
+        with self._passed:
+            return self._passed.wait_for(lambda: self.released >= times, timeout)
+
+
 class QueryLog:
     """Counts statements on the visitor alias, in every thread it is installed in."""
 

@@ -17,7 +17,7 @@ import pytest
 import time_machine
 from django.core.cache import cache as django_cache
 
-from tests.concurrency import QueryLog, concurrent_gets
+from tests.concurrency import CountedLock, QueryLog, concurrent_gets
 from visitors import cache
 from visitors.endpoints import TODAY
 
@@ -117,25 +117,24 @@ class Boom(RuntimeError):
     """A failure that can be watched (built-in exceptions take no weak references)."""
 
 
-def test_a_shared_failure_is_freed_without_the_collector():
+def test_a_shared_failure_is_freed_without_the_collector(monkeypatch):
     """While a backend is down every request fails through the single flight: the failure
     must be freed when the last caller lets go of it, not kept alive in a reference cycle
     until the next garbage collection (the soak's memory growth in outages)."""
     failures: list[weakref.ref[Boom]] = []
-    leading, joined = threading.Event(), threading.Event()
+    guard, leading = CountedLock(), threading.Event()
+    monkeypatch.setattr(cache, "_flights_guard", guard)
     calls = []
 
     def compute() -> int:
         calls.append(1)
         leading.set()
-        joined.wait(5)
-        time.sleep(0.05)  # the waiter is inside ``wait`` by now
+        assert guard.passed(2)  # the leader's registration, then the waiter's look-up
         raise Boom("down")
 
     def caller(first: bool) -> None:
         if not first:
             leading.wait(5)
-            joined.set()
         try:
             cache.get_or_compute(
                 "visitors:test:freed", compute, ttl=5, validate=lambda v: type(v) is int

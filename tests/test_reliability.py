@@ -25,7 +25,7 @@ from django.core.cache import cache as django_cache
 from django.db import connections
 from django.test import Client
 
-from tests.concurrency import QueryLog, concurrent_gets
+from tests.concurrency import CountedLock, QueryLog, concurrent_gets
 from tests.conftest import loop_config
 from tests.services import OwnMariaDB, OwnRedis, closed_port, wait_until
 from visitors import cache, keys, last_good, publishing
@@ -351,6 +351,76 @@ def test_a_staff_count_and_the_anonymous_copy_do_not_wait_on_each_other(
     assert still_counting  # answered while the staff count was held, not after it
     full = answers["staff"]
     assert isinstance(full, dict) and full["source"] == "db" and "stale" not in full, full
+    assert full["visitors"][0]["member_id"] == "M1"
+
+
+@TRANSACTIONAL
+def test_with_the_cache_up_staff_and_anonymous_callers_share_one_count(
+    own_redis, visits, monkeypatch
+):
+    """The flights part only while the cache is unreachable: with Redis up, a cold ranking
+    asked for by an anonymous caller and by staff at once is counted once in the process,
+    and each gets its own form of it."""
+    from visitors import serving
+
+    monthly_top = BY_NAME["monthly-top"]
+    guard, computing = CountedLock(), threading.Event()
+    monkeypatch.setattr(cache, "_flights_guard", guard)
+    compute_once, computed = cache._compute_once, []
+
+    def counted(key, *args, **kwargs):
+        if key == monthly_top.key:
+            computed.append(key)
+            computing.set()
+            assert guard.passed(2)  # the staff request has looked up its flight
+        return compute_once(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "_compute_once", counted)
+    answers: dict[str, object] = {}
+
+    def ask(who: str, full: bool) -> None:
+        try:
+            answers[who] = serving.response_body(monthly_top, now=NOW, full=full)
+        except BaseException as exc:
+            answers[who] = exc
+        finally:
+            connections.close_all()
+
+    anonymous = threading.Thread(target=ask, args=("anonymous", False))
+    anonymous.start()
+    assert computing.wait(10)
+    staff = threading.Thread(target=ask, args=("staff", True))
+    staff.start()
+    for thread in (anonymous, staff):
+        thread.join(30)
+    assert computed == [monthly_top.key]
+    masked, full = answers["anonymous"], answers["staff"]
+    assert isinstance(masked, dict) and masked["visitors"][0]["member_id"] is None, masked
+    assert isinstance(full, dict) and full["visitors"][0]["member_id"] == "M1", full
+
+
+def test_staff_never_answer_with_a_copy_they_were_handed(own_redis, visits, monkeypatch):
+    """A request can find the cache unreachable only after its flight started, so staff may
+    share an anonymous leader's flight that ends in a copy: they count their own."""
+    from visitors import live, serving
+
+    SyncLoop(config=loop_config(), mode="direct", queries=get_queries()).step()
+    live.LiveResponses(watch=False).tick()
+    monthly_top = BY_NAME["monthly-top"]
+    own_redis.stop()
+    copy = serving.response_body(monthly_top, now=NOW)
+    assert copy["stale"] is True
+    value, handed = serving.value, []
+
+    def handed_the_copy_once(*args, **kwargs):
+        if not handed:
+            handed.append(1)
+            raise serving.ServedInstead(copy)
+        return value(*args, **kwargs)
+
+    monkeypatch.setattr(serving, "value", handed_the_copy_once)
+    full = serving.response_body(monthly_top, now=NOW, full=True)
+    assert handed and full["source"] == "db" and "stale" not in full
     assert full["visitors"][0]["member_id"] == "M1"
 
 

@@ -227,16 +227,18 @@ def get_or_compute(
     ttl: int | None,
     validate: Callable[[Any], bool],
     fresh: Callable[[Any], bool] = _always,
-    flight: str | None = None,
+    apart_while_unreachable: str | None = None,
 ) -> tuple[T, Source]:
     """Serve ``key`` from the cache, or compute it once (per process and across processes).
 
     ``validate`` checks the shape (a failure is logged once as corruption, and the value is
     overwritten); ``fresh`` says whether a well-formed value is still usable. Concurrent
-    callers in this process with the same ``flight`` (``key`` by default) share one
-    computation (its value, or its exception); other flights and processes wait on a lock
-    in the cache. While the cache is unreachable, the value this process computed is reused
-    for ``ttl``. ``ttl=None`` stores without expiry.
+    callers in this process share one computation, a flight named ``key`` (its value, or its
+    exception); other processes wait on a lock in the cache. While the cache is unreachable
+    there is no such lock, and the value this process computed is reused for ``ttl``; callers
+    that pass ``apart_while_unreachable`` then share a flight of that name instead (their
+    ``compute`` may end differently: ``serving``'s kept copies). ``ttl=None`` stores without
+    expiry.
     """
 
     def usable() -> tuple[Any | None, bool]:
@@ -253,7 +255,7 @@ def get_or_compute(
     if value is not None:
         return value, "cache" if reachable else "db"
 
-    name = key if flight is None else flight
+    name = key if reachable or apart_while_unreachable is None else apart_while_unreachable
     with _flights_guard:
         shared = _flights.get(name)
         leader = shared is None
@@ -272,13 +274,15 @@ def get_or_compute(
         shared.error = exc
         raise
     finally:
-        with _flights_guard:
-            del _flights[name]
-        shared.done.set()
-        # A failure's traceback keeps this frame; without this the frame would keep the
-        # flight and so the failure: a cycle per failed request that only the collector
-        # frees (while a backend is down, that is every request).
-        del shared
+        try:
+            with _flights_guard:
+                del _flights[name]
+        finally:
+            shared.done.set()  # whatever happens, no waiter is left waiting
+            # A failure's traceback keeps this frame; without this the frame would keep the
+            # flight and so the failure: a cycle per failed request that only the collector
+            # frees (while a backend is down, that is every request).
+            del shared
 
 
 def _compute_once(
@@ -296,7 +300,7 @@ def _compute_once(
     try:
         owner = bool(call("add", lock_key, token, COMPUTE_LOCK_TTL))
     except CacheUnavailable:
-        owner = True  # no shared cache: the per-process single flight is all we have
+        owner = True  # no shared cache: this process's flight is all we have
     if not owner:
         deadline = time.monotonic() + COMPUTE_WAIT
         while time.monotonic() < deadline:

@@ -121,9 +121,10 @@ def value(
 ) -> tuple[Any, Source | dict[str, Source]]:
     """The endpoint's value and where it came from (per part, for a composite). When it
     would be counted while the cache is unreachable and ``instead()`` gives a body, raises
-    ``ServedInstead`` with it (the single flight's waiters get it too). Callers with and
-    without ``instead`` fly apart: neither waits on the other's outcome (a copy is not the
-    staff's answer, and a copy should not wait on the staff's count)."""
+    ``ServedInstead`` with it (to the flight's waiters too). While the cache is known to be
+    unreachable, callers with ``instead`` share a flight apart from those without: in this
+    process an anonymous request does not wait behind a staff count (half a minute for a
+    members' ranking at 10M rows), and staff do not get a copy."""
     part_sources: dict[str, Source] = {}
 
     def compute() -> Any:
@@ -144,7 +145,7 @@ def value(
         ttl=ttl_until_midnight(endpoint.fallback_ttl, facts.now),
         validate=endpoint.validate,
         fresh=lambda cached: endpoint.fresh(cached, facts.today),
-        flight=None if instead is None else f"{endpoint.key}|may-take-the-copy",
+        apart_while_unreachable=None if instead is None else f"{endpoint.key}|may-take-the-copy",
     )
     if source == "db":  # computed here: keep it as the last good value and pre-rendered
         last_good.remember(endpoint, result, now=facts.now)
@@ -172,7 +173,11 @@ def response_body(
     try:
         return endpoint.body(*value(endpoint, request_facts(now), instead=instead), full=full)
     except ServedInstead as served:
-        return served.body
+        if instead is not None:
+            return served.body
+        # A staff request that joined the flight of one that found the cache unreachable
+        # only once it had started (the flights part only after that): its own answer.
+        return endpoint.body(*value(endpoint, request_facts(now)), full=full)
     except DatabaseError as exc:
         last = last_good.read(endpoint)
         if last is None:
