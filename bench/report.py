@@ -348,7 +348,7 @@ def soak_targets(soak: dict[str, Any] | None) -> list[tuple[str, str, str, str]]
             f"{wrong} wrong, {failures} non-200 of {soak['requests']:,}; "
             f"{soak['streams_missing_final']} of {soak['streams']} streams missed the final "
             f"count; largest RSS growth {growth}%; web workers' CPU "
-            + " / ".join(f"{s:.0f} s" for s in web_cpu),
+            + (" / ".join(f"{s:.0f} s" for s in web_cpu) or "not recorded"),
             _check(
                 wrong == 0
                 and failures == 0

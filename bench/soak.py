@@ -418,7 +418,9 @@ def soak(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, A
         "rss_growth_pct": growth,
         # Between the two RSS readings: a web worker near 0 carried none of the load.
         "cpu_s": {
-            name: round(cpu_end.get(name, 0.0) - spent, 1) for name, spent in cpu_start.items()
+            name: round(cpu_end[name] - spent, 1)
+            for name, spent in cpu_start.items()
+            if name in cpu_end  # a worker that was gone or new at the end: no figure
         },
         # RSS (KiB) of the web workers every minute: growth that levels off is warm-up.
         "rss_series": [
