@@ -293,6 +293,28 @@ def test_a_copy_never_pairs_responses_with_an_older_notice(published):
     assert reads == 300 and mismatched == 0
 
 
+def test_responses_read_while_every_try_sees_a_new_notice_are_not_kept(published, monkeypatch):
+    """The copy kept through an outage is served with its notice's time as ``as_of``: when
+    the notice changed under every read, the pairing is unsure, so nothing is kept (the
+    snapshot is still served while the cache answers); the next settled read keeps it."""
+    from visitors import changes, live
+
+    current, calls = changes.current(), [0]
+
+    def changing() -> changes.Notice:
+        calls[0] += 1
+        return replace(current, version=current.version + calls[0])
+
+    monkeypatch.setattr(changes, "current", changing)
+    responses = LiveResponses(memo_s=1.0, clock=lambda: 100.0, watch=False)
+    responses.tick()
+    assert calls[0] == 1 + live._RELOAD_TRIES and responses.lookup(TODAY) is not None
+    assert live.kept_copy(TODAY, today=published.date()) is None
+    monkeypatch.setattr(changes, "current", lambda: current)
+    responses.tick()
+    assert live.kept_copy(TODAY, today=published.date()) is not None
+
+
 def test_a_copy_the_cache_has_not_confirmed_lately_is_not_served(published):
     clock = [100.0]
     live = LiveResponses(memo_s=1.0, clock=lambda: clock[0], watch=False)

@@ -145,10 +145,12 @@ class LiveResponses:
     def _reload(self, notice: Notice | None, now: float) -> None:
         # The loop stores the responses, then announces: read the notice again after them,
         # so a snapshot never pairs responses with an older notice (its id and time).
+        settled = False
         for _ in range(_RELOAD_TRIES):
             stored = rendered.load_many(self.endpoints)
             after = changes.current()
-            if after == notice:
+            settled = after == notice
+            if settled:
                 break
             notice = after
         responses = {name: entry for name, (entry, _) in stored.items()}
@@ -157,7 +159,9 @@ class LiveResponses:
             for name, (_, ttl) in stored.items()
         }
         changed = notice != self.snapshot.notice or responses != dict(self.snapshot.responses)
-        if notice is not None and notice != self.snapshot.notice:
+        # A copy outlasts an outage with its time as ``as_of``: keep only responses known to
+        # go with their notice (a read between two announcements, every try, may not).
+        if settled and notice is not None and notice != self.snapshot.notice:
             _keep_copies(responses, notice)
         self.snapshot = Snapshot(notice, MappingProxyType(responses))
         if changed:
