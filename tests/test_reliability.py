@@ -28,6 +28,8 @@ from django.test import Client
 from tests.concurrency import CountedLock, QueryLog, concurrent_gets
 from tests.conftest import loop_config
 from tests.services import OwnMariaDB, OwnRedis, closed_port, wait_until
+from tests.test_prometheus import scrape
+from tests.test_prometheus import value as sample
 from visitors import cache, keys, last_good, publishing
 from visitors.endpoints import BY_NAME, CATALOGUE, MONTHLY, SUMMARY, TODAY, WEEKLY, YEARLY
 from visitors.legacy_table import ensure_table
@@ -280,10 +282,16 @@ def test_a_members_ranking_is_the_last_copy_while_the_cache_is_unreachable(
     last = last_good.read(yearly_top)
     assert last is not None and published["visitors"], published
     own_redis.stop()
+    before = scrape(client)
 
     response = client.get(yearly_top.url_path)
     assert response.status_code == 200
     assert response.json() == {**published, "stale": True, "as_of": last.as_of}
+    copies = [
+        sample(samples, "visitors_cache_lookups_total", key=yearly_top.key, result="copy")
+        for samples in (before, scrape(client))
+    ]
+    assert copies[1] - copies[0] == 1  # seen by operators as a copy, neither hit nor miss
     assert response.json() == yearly_top.body(last.value, "cache", as_of=last.as_of)
     assert breakdowns.while_unreachable._held("members", NOW.date()) is None  # not counted
 

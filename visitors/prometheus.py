@@ -41,7 +41,8 @@ HTTP_LATENCY = Histogram(
 )
 CACHE_LOOKUPS = Counter(
     "visitors_cache_lookups",
-    "Served-value lookups per cache key: result=hit (from the cache) or miss (computed).",
+    "Served-value lookups per cache key: result=hit (from the cache), miss (computed), or "
+    "copy (the process's last published copy, the cache being unreachable).",
     ["key", "result"],
 )
 DB_QUERY_SECONDS = Histogram(
@@ -161,12 +162,21 @@ def timed_questions(queries: type) -> list[tuple[str, str]]:
     return sorted(series for series in found if series is not None)
 
 
+def counted_copy(key: str) -> None:
+    """A lookup of ``key`` answered from the process's kept copy (``serving``)."""
+    CACHE_LOOKUPS.labels(key, "copy").inc()
+
+
 def start_series(
-    *, endpoints: Iterable[str], cache_keys: Iterable[str], questions: Iterable[tuple[str, str]]
+    *,
+    endpoints: Iterable[str],
+    cache_keys: Iterable[str],
+    copy_keys: Iterable[str] = (),
+    questions: Iterable[tuple[str, str]],
 ) -> None:
     """Create at 0 the series a web worker writes only when it serves from the database: the
     latency of each endpoint (its URL name), the hits and misses of each cache key a request
-    may compute, and the time of each (question, layer).
+    may compute (and the copies of ``copy_keys``), and the time of each (question, layer).
 
     Warm, a worker answers from pre-rendered bytes and writes none of them; without this
     they would first appear at the first cache outage. So Prometheus has them from the first
@@ -178,6 +188,8 @@ def start_series(
     for key in cache_keys:
         for result in ("hit", "miss"):
             CACHE_LOOKUPS.labels(key, result)
+    for key in copy_keys:
+        CACHE_LOOKUPS.labels(key, "copy")
     for question, layer in questions:
         DB_QUERY_SECONDS.labels(question, layer)
 

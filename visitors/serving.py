@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from visitors import cache, faculties, hourly, last_good, live, rendered, rollup
+from visitors import cache, faculties, hourly, last_good, live, prometheus, rendered, rollup
 from visitors.breakdowns import Breakdown
 from visitors.clock import local_now, next_day, seconds_until_midnight
 from visitors.endpoints import TODAY, Endpoint, Source
@@ -174,6 +174,7 @@ def response_body(
         return endpoint.body(*value(endpoint, request_facts(now), instead=instead), full=full)
     except ServedInstead as served:
         if instead is not None:
+            prometheus.counted_copy(endpoint.key)
             return served.body
         # A staff request that joined the flight of one that found the cache unreachable
         # only once it had started (the flights part only after that): its own answer.

@@ -28,5 +28,6 @@ def prepare_web_worker() -> None:
             keys.ROLLUP_HISTORY,
             *(breakdown.coverage_key for breakdown in BREAKDOWNS),
         ],
+        copy_keys=[endpoint.key for endpoint in CATALOGUE if endpoint.costly],
         questions=prometheus.timed_questions(LAYERS[visitor_settings().USE_ORM]),
     )
