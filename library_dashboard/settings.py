@@ -149,14 +149,23 @@ else:
     DATABASES["visitors"] = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": VAR_DIR / "visitors.sqlite3",
-        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 10},
     }
 # checkin_date is stored as library-local wall time with no zone: tell Django so.
 DATABASES["visitors"]["TIME_ZONE"] = TIME_ZONE
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 10}
-    )
+# SQLite shared by processes (loop, web workers, streams): readers never wait for a writer
+# (WAL), writers wait up to 10 s for each other, and a transaction takes the write lock when
+# it begins. A deferred one that read and then found another write could not write at all
+# ("database is locked", at once): Django's database cache swallows that, and the loop's
+# leader lock then looked lost every few seconds.
+for _alias in ("default", "visitors"):
+    if DATABASES[_alias]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES[_alias].setdefault("OPTIONS", {}).update(
+            {
+                "init_command": "PRAGMA journal_mode=WAL;",
+                "timeout": 10,
+                "transaction_mode": "IMMEDIATE",
+            }
+        )
 DATABASE_ROUTERS = ["visitors.routers.VisitorRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -42,3 +42,54 @@ def test_loop_and_web_share_the_embedded_cache(embedded, tmp_path):
     assert summary["source"] == "today:cache,weekly:cache,monthly:cache,yearly:cache"
     assert summary["today"] == today["total"] == weekly["days"][-1]["total"]
     assert sum(y["total"] for y in summary["yearly"]) > 0  # the demo rows are served
+
+
+# Another process's write lands between a transaction's read and its write: the pattern of
+# Django's database cache (a SELECT, then an UPDATE, in one transaction) while the sync loop
+# publishes and its lock is renewed from another thread.
+_INTERLEAVED_WRITES = """
+import threading
+from django.db import connection, transaction
+
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE IF NOT EXISTS interleaved (name TEXT PRIMARY KEY, n INT)")
+    cursor.execute("INSERT OR REPLACE INTO interleaved VALUES ('lock', 0), ('other', 0)")
+other_done = threading.Event()
+outcome = {}
+
+def other_writer():
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE interleaved SET n = n + 1 WHERE name = 'other'")
+        outcome["other"] = "ok"
+    except Exception as exc:
+        outcome["other"] = repr(exc)
+    finally:
+        connection.close()
+        other_done.set()
+
+try:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT n FROM interleaved WHERE name = 'lock'")
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        other_done.wait(0.5)  # it wrote meanwhile, or it waits for this transaction
+        cursor.execute("UPDATE interleaved SET n = n + 1 WHERE name = 'lock'")
+    outcome["renewal"] = "ok"
+except Exception as exc:
+    outcome["renewal"] = repr(exc)
+thread.join(15)
+print("OUTCOME", outcome)
+"""
+
+
+def test_a_write_between_a_transactions_read_and_write_does_not_fail_it(embedded):
+    """On SQLite a deferred transaction that read, then finds another connection has
+    written, cannot write at all ('database is locked', at once, whatever the timeout).
+    Django's database cache swallows that error: the loop's lock renewal then read as a lost
+    lock, and ``make run`` lost and retook its leader lock every few seconds. Transactions
+    start IMMEDIATE (take the write lock up front), so both writes land, one after the
+    other."""
+    embedded("migrate", "--noinput", "-v0")
+    out = embedded("shell", "-c", _INTERLEAVED_WRITES).stdout
+    assert "OUTCOME {'renewal': 'ok', 'other': 'ok'}" in out, out
