@@ -14,7 +14,6 @@ TEST_APT := $(RUN_APT) cron chromium chromium-driver mariadb-server redis-server
 # creates it from .env.example with a fresh SECRET_KEY. Empty, as in .env.example: .env.
 override DOTENV_PATH := $(or $(strip $(DOTENV_PATH)),.env)
 export DOTENV_PATH
-TIME_ZONE_OF_SETTINGS := import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'library_dashboard.settings'); django.setup(); from django.conf import settings; print(settings.TIME_ZONE)
 
 .PHONY: install install-dev run migrate demo-data superuser test lint format bench clean
 
@@ -45,12 +44,16 @@ demo-data: migrate
 # The web server (API, docs, dashboard), the streams server and the sync loop (Procfile);
 # on the embedded default also the live demo, check-ins at a steady rate (Procfile.demo).
 # Ctrl-C (honcho then exits 130) or a SIGTERM (143) is a requested stop, not an error.
-# honcho's line prefix shows the time in TZ: the library's TIME_ZONE, the logs' clock.
+# Every process reads DOTENV_PATH itself, the real environment winning (`PORT=8000 make
+# run`): honcho reads no file (its own would win over the environment), and is given the
+# port the web server would use, since it sets PORT in each process. Its line prefix shows
+# the time in TZ: the library's TIME_ZONE, the logs' clock.
 run: migrate demo-data
-	@echo "== dashboard on http://localhost:<PORT in $(DOTENV_PATH), 3000>/ , docs at /docs, admin at /admin/ (make superuser)"
 	@if $(PY) manage.py simulate_checkins --check; then procfile=Procfile.demo; else procfile=Procfile; fi; \
-	  zone=$$($(PY) -c "$(TIME_ZONE_OF_SETTINGS)"); \
-	  trap : INT TERM; TZ=$$zone $(VENV)/bin/honcho start -e $(DOTENV_PATH) -f $$procfile; rc=$$?; \
+	  zone_port=$$(DOTENV_PATH=$(DOTENV_PATH) $(PY) scripts/run-settings) || exit 1; \
+	  zone=$${zone_port% *}; port=$${zone_port#* }; \
+	  echo "== dashboard on http://localhost:$$port/ , docs at /docs, admin at /admin/ (make superuser)"; \
+	  trap : INT TERM; TZ=$$zone $(VENV)/bin/honcho start -e /dev/null -p $$port -f $$procfile; rc=$$?; \
 	  if [ $$rc -eq 130 ] || [ $$rc -eq 143 ]; then exit 0; fi; exit $$rc
 
 # In a terminal it asks; unattended it takes DJANGO_SUPERUSER_USERNAME, _PASSWORD and _EMAIL

@@ -45,6 +45,11 @@ def _raise_open_files_limit() -> int:
     return hard
 
 
+def web_port(env: Env) -> int:
+    """``PORT``: the web server's (the old service's 3000)."""
+    return env.int("PORT", 3000, minimum=1, maximum=65535)
+
+
 def options(kind: str, env: Env) -> dict[str, Any]:
     """granian's options for ``kind``: the server's own variables from the environment, the
     service's (STREAM_PORT, STREAM_MAX_CLIENTS) from Django's settings."""
@@ -69,7 +74,7 @@ def options(kind: str, env: Env) -> dict[str, Any]:
             **common,
             "target": "library_dashboard.wsgi:application",
             "interface": Interfaces.WSGI,
-            "port": env.int("PORT", 3000, minimum=1, maximum=65535),
+            "port": web_port(env),
             "workers": env.int("WEB_CONCURRENCY", os.cpu_count() or 1, minimum=1, maximum=64),
             "blocking_threads": env.int("WEB_THREADS", 4, minimum=1, maximum=64),
             # Connections a worker takes on at once; idle and slow ones wait in Rust.

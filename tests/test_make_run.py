@@ -15,6 +15,7 @@ import os
 import pty
 import re
 import signal
+import sys
 import threading
 import time
 import urllib.request
@@ -150,7 +151,35 @@ def test_make_takes_an_empty_dotenv_path_for_the_default(dotenv_path):
         timeout=60,
     )
     assert dry_run.returncode == 0, dry_run.stderr
-    assert "honcho start -e .env -f " in dry_run.stdout, dry_run.stdout
+    assert "DOTENV_PATH=.env .venv/bin/python scripts/run-settings" in dry_run.stdout
+    # honcho reads no settings file: its values would win over the real environment.
+    assert "honcho start -e /dev/null -p $port -f " in dry_run.stdout, dry_run.stdout
+
+
+def test_make_run_takes_the_environment_over_the_settings_file(tmp_path):
+    """``PORT=18500 make run`` serves on 18500 although .env says 3000, as .env.example and
+    the README promise; a bad value is one line, not a traceback."""
+    import subprocess
+
+    settings = _settings_file(tmp_path, PORT="4501", TIME_ZONE="Asia/Makassar")
+
+    def run_settings(**env: str) -> subprocess.CompletedProcess:
+        environment = clean_env(DOTENV_PATH=str(settings), **env)
+        environment.pop("TIME_ZONE", None)  # (the tests' own) would win over the file
+        return subprocess.run(
+            [sys.executable, "scripts/run-settings"],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert run_settings().stdout.split() == ["Asia/Makassar", "4501"]
+    assert run_settings(PORT="4777").stdout.split() == ["Asia/Makassar", "4777"]
+    bad = run_settings(PORT="abc")
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.strip() == "run: not starting: PORT='abc' is not an integer."
 
 
 def test_make_superuser_unattended_then_again(tmp_path):
