@@ -16,6 +16,7 @@ from django.db import connections
 from tests.conftest import ALL_DATABASES
 from visitors import seeding
 from visitors.legacy_table import drop_table, ensure_table, table_exists
+from visitors.models import Faculty
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 # A Tuesday in term time, mid-morning, library-local.
@@ -209,6 +210,10 @@ def test_demo_loads_five_years_into_an_empty_sqlite_table_once(empty_tables):
         assert {row[5].year for row in rows} == {2022, 2023, 2024, 2025, 2026}
         assert sum(row[5].date() == NOW.date() for row in rows) >= seeding.DEMO_MIN_TODAY
         assert max(row[5] for row in rows) <= NOW
+        # the demo's faculties by name, so its rankings show a ``fakultas``
+        institutions = {row[3] for row in rows} - {None}  # some rows have no institution
+        named = dict(Faculty.objects.values_list("code", "name"))
+        assert institutions <= set(named) and named["Faculty of Engineering"] == "Fakultas Teknik"
 
         assert "skipped" in _command("--demo", "--database", "visitors_sqlite")
         assert len(_table_rows("visitors_sqlite")) == seeding.DEMO_ROWS

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from visitors import seeding
 from visitors.clock import local_now
+from visitors.faculties import load_csv
+from visitors.models import Faculty
 from visitors.routers import VISITORS_DB
+
+# The demo rows' institutions (English faculty names) with their Indonesian names.
+DEMO_FACULTIES = Path(settings.BASE_DIR) / "docs" / "faculties.demo.csv"
 
 
 class Command(BaseCommand):
@@ -89,6 +96,16 @@ class Command(BaseCommand):
             progress=False,
         )
         self._report(result, using)
+        self._demo_faculties()
+
+    def _demo_faculties(self) -> None:
+        """The demo rows' faculties by name (``fakultas`` in the rankings), unless names
+        were already given: the demo then looks like the README's examples."""
+        if Faculty.objects.exists() or not DEMO_FACULTIES.is_file():
+            return
+        with DEMO_FACULTIES.open(newline="", encoding="utf-8") as file:
+            loaded = load_csv(file)
+        self.stdout.write(f"seed_visitors --demo: {loaded.created} faculty names loaded.")
 
     def _report(self, result: seeding.SeedResult, using: str) -> None:
         rate = result.rows / result.seconds if result.seconds else 0
