@@ -45,6 +45,7 @@ DATABASES["visitors_sqlite"] = {
     "NAME": ":memory:",
     "TIME_ZONE": TIME_ZONE,
     "TEST": {"NAME": None},
+    "OPTIONS": {"transaction_mode": "IMMEDIATE"},  # as the embedded default runs
 }
 DATABASES["visitors"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME", "test_library_dashboard")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

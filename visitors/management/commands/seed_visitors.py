@@ -85,6 +85,7 @@ class Command(BaseCommand):
             return
         if seeding.table_exists(using) and seeding.has_rows(using):
             self.stdout.write("seed_visitors --demo: skipped, visitor_count already has rows.")
+            self._demo_faculties()  # (a checkout from before the demo named them)
             return
         result = seeding.seed_visitors(
             rows=seeding.DEMO_ROWS,
